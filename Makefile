@@ -1,0 +1,46 @@
+# Two commands do everything on a machine with python3 (>= 3.11) and pip:
+#   make demo   set up .venv, simulate the demo data, run the whole pipeline
+#   make test   set up .venv, run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+# torch is installed first and on its own: 2.13.0 resolves to the CPU build
+# where a local wheel is provided, and to PyPI's default build elsewhere.
+# Override for another build, e.g. make TORCH='torch==2.13.0 --index-url ...'.
+TORCH ?= torch==2.13.0
+
+.PHONY: install demo demo-data test lint schema clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo-data: install
+	$(BIN)/bpnet-core demo-data resources/demo > /dev/null
+
+demo: demo-data
+	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.json
+	@echo
+	@echo "Results in results/demo/:"
+	@find results/demo -type f -not -path '*/logs/*' -not -path '*/benchmarks/*' | sort | sed 's/^/  /'
+	@echo
+	@echo "Validation performance (chr2 peaks), results/demo/evaluate/demo.performance.tsv:"
+	@column -t -s "$$(printf '\t')" results/demo/evaluate/demo.performance.tsv | sed 's/^/  /'
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/snakemake --lint --configfile config/demo.json
+
+# Regenerate the JSON Schema of the configs after changing bpnet_core/config.py.
+schema: install
+	$(BIN)/bpnet-core schema > workflow/schemas/config.schema.json
+
+clean:
+	rm -rf results resources/demo .snakemake

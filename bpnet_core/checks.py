@@ -1,0 +1,86 @@
+"""Checks of a config against the files it names, before any long work.
+
+The schema (`bpnet_core.config`) can be checked anywhere; these checks need
+the data, so they run when a stage or a workflow runs.
+"""
+
+from __future__ import annotations
+
+from .config import StepConfig
+from .errors import InputError
+from .io import as_list, bigwig_chrom_sizes, fasta_chrom_sizes, require_file
+
+_CHROM_KEYS = ("training_chroms", "validation_chroms", "chroms")
+
+
+def _names(names, n: int = 5) -> str:
+    names = list(names)
+    return ", ".join(names[:n]) + (" ..." if len(names) > n else "")
+
+
+def check_files(config: StepConfig, where: str = "") -> None:
+    """Check that the files of a step config exist and agree with the FASTA.
+
+    Checked: every input file exists; the chromosomes named in the config
+    are in the FASTA; each bigWig (signals, controls) names its chromosomes
+    as the FASTA does (``1`` vs ``chr1``).
+
+    Parameters
+    ----------
+    config : StepConfig
+    where : str
+        Prefix for messages, e.g. the config file and stage.
+
+    Raises
+    ------
+    InputError
+        Listing every problem found.
+    """
+    prefix = f"{where}: " if where else ""
+    problems = []
+
+    def guard(check):
+        try:
+            return check()
+        except InputError as err:
+            problems.append(str(err))
+
+    sizes = None
+    if getattr(config, "sequences", None):
+        sizes = guard(lambda: fasta_chrom_sizes(config.sequences))
+    for key in ("loci", "negatives", "motifs"):
+        for path in as_list(getattr(config, key, None)):
+            guard(lambda: require_file(path, key))
+
+    used = set()
+    for key in _CHROM_KEYS:
+        chroms = getattr(config, key, None) or []
+        used.update(chroms)
+        if sizes is not None:
+            missing = [c for c in chroms if c not in sizes]
+            if missing:
+                problems.append(
+                    f"config key '{key}': chromosomes not in the FASTA {config.sequences}: "
+                    f"{_names(missing, 20)} (the FASTA has {_names(sizes)})"
+                )
+
+    for key in ("signals", "controls"):
+        for i, path in enumerate(as_list(getattr(config, key, None))):
+            bw = guard(lambda: bigwig_chrom_sizes(path, f"{key}[{i}]"))
+            if bw is None or sizes is None:
+                continue
+            wanted = [c for c in (used or sizes) if c in sizes]
+            absent = [c for c in wanted if c not in bw]
+            if not set(bw) & set(sizes):
+                problems.append(
+                    f"{path} (config key '{key}[{i}]'): chromosome names do not match the FASTA: "
+                    f"the bigWig has {_names(bw)}, the FASTA has {_names(sizes)}"
+                )
+            elif absent and used:
+                problems.append(
+                    f"{path} (config key '{key}[{i}]'): no chromosome {_names(absent)} in this bigWig"
+                )
+    if problems:
+        if len(problems) == 1:
+            raise InputError(prefix + problems[0])
+        raise InputError(f"{prefix}{len(problems)} problems:\n  - " + "\n  - ".join(problems))

@@ -1,0 +1,122 @@
+"""Command line: run any single-step JSON of the parameter reference.
+
+    bpnet-core fit -p fit.json          train a model
+    bpnet-core predict -p predict.json  predicted profiles, counts, bigWigs
+    bpnet-core evaluate -p eval.json    performance TSV
+    bpnet-core validate CONFIG.json     check any config, print each stage's parameters
+    bpnet-core demo-data DIR            write the demo dataset
+    bpnet-core schema                   print the JSON Schema of the configs
+
+`python -m bpnet_core` is the same command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .checks import check_files
+from .config import PIPELINE_MODELS, load_config, json_schema, model_path, pipeline_stages
+from .errors import InputError
+from .runtime import run_logged
+
+
+def _fit(args) -> None:
+    from .train import fit_model
+
+    config = load_config(args.parameters, kind="fit")
+    if config.__class__.__name__ == "ChromBPNetFitConfig":
+        raise InputError(f"{args.parameters}: ChromBPNet training is not available in this version yet")
+    out = Path(args.output_dir)
+    fit_model(config, out / f"{config.name}.torch", out / f"{config.name}.history.tsv")
+
+
+def _predict(args) -> None:
+    from .predict import predict_model
+
+    predict_model(load_config(args.parameters, kind="predict"))
+
+
+def _evaluate(args) -> None:
+    from .evaluate import evaluate_model
+
+    config = load_config(args.parameters, kind="evaluate")
+    regions = Path(config.performance_filename).with_suffix(".regions.tsv")
+    evaluate_model(config, regions_path=regions)
+
+
+def _validate(args) -> None:
+    config = load_config(args.config, kind=args.kind)
+    kind = next((k for k, m in PIPELINE_MODELS.items() if isinstance(config, m)), None)
+    if kind is None:
+        stages = {type(config).__name__: config}
+    else:
+        stages = pipeline_stages(config, source=args.config)
+    if args.files:
+        for stage, stage_config in stages.items():
+            check_files(stage_config, where=f"{args.config}: {stage}")
+    report = {"config": args.config, "kind": kind or type(config).__name__}
+    if kind is not None:
+        report["model"] = model_path(config)
+    report["stages"] = {stage: c.to_params() for stage, c in stages.items()}
+    json.dump(report, sys.stdout, indent=2)
+    print()
+
+
+def _demo_data(args) -> None:
+    from .demo import simulate_demo
+
+    paths = simulate_demo(args.output_dir, seed=args.seed)
+    for key, path in paths.items():
+        print(f"{key}\t{path}")
+
+
+def _schema(args) -> None:
+    json.dump(json_schema(), sys.stdout, indent=2, sort_keys=True)
+    print()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bpnet-core", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def step(name, func, help):
+        p = sub.add_parser(name, help=help)
+        p.add_argument("-p", "--parameters", required=True, help="JSON parameter file")
+        p.set_defaults(func=func)
+        return p
+
+    step("fit", _fit, "train a model").add_argument(
+        "-o", "--output-dir", default=".", help="where <name>.torch and <name>.history.tsv go")
+    step("predict", _predict, "predict profiles and counts")
+    step("evaluate", _evaluate, "evaluate a model against observed signal")
+
+    p = sub.add_parser("validate", help="check a config and print each stage's effective parameters")
+    p.add_argument("config")
+    p.add_argument("--kind", help="config kind when detection from its keys is not wanted "
+                   "(fit, predict, evaluate, attribute, marginalize, bpnet_pipeline, ...)")
+    p.add_argument("--files", action="store_true", help="also check the files the config names")
+    p.set_defaults(func=_validate)
+
+    p = sub.add_parser("demo-data", help="write the simulated demo dataset")
+    p.add_argument("output_dir")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_demo_data)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of every config")
+    p.set_defaults(func=_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run_logged(args.func, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

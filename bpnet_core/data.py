@@ -1,0 +1,262 @@
+"""Windows of sequence and signal around loci, and the training sampler.
+
+Sequences are one-hot (A, C, G, T) with shape (N, 4, L). Signals and
+controls are base-resolution counts with shape (N, S, L), one row per
+bigWig in the order of the config. An even number of tracks is read as
+consecutive (plus, minus) strand pairs, an odd number as unstranded tracks:
+this decides how reverse-complement augmentation treats them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .errors import InputError
+from .io import as_list, fasta_chrom_sizes, read_loci
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Windows:
+    """Extracted windows, all centred on `loci.center`.
+
+    Attributes
+    ----------
+    X : torch.Tensor, shape (N, 4, in_window + 2 * max_jitter), int8
+        One-hot sequence.
+    y : torch.Tensor or None, shape (N, S, out_window + 2 * max_jitter), float32
+        Signal counts per base.
+    X_ctl : torch.Tensor or None, shape (N, C, in_window + 2 * max_jitter), float32
+        Control counts per base.
+    loci : pandas.DataFrame
+        The kept loci (columns chrom, start, end, center, source), row i
+        describing window i.
+    max_jitter : int
+        How far the stored windows extend beyond the model's windows on each side.
+    """
+
+    X: torch.Tensor
+    y: torch.Tensor | None
+    X_ctl: torch.Tensor | None
+    loci: pd.DataFrame
+    max_jitter: int = 0
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def centered(self, in_window: int, out_window: int) -> "Windows":
+        """The unjittered windows of the model's size."""
+        j = self.max_jitter
+        return Windows(
+            X=self.X[:, :, j:j + in_window],
+            y=None if self.y is None else self.y[:, :, j:j + out_window],
+            X_ctl=None if self.X_ctl is None else self.X_ctl[:, :, j:j + in_window],
+            loci=self.loci,
+        )
+
+
+def load_windows(
+    loci: str | Sequence[str],
+    sequences: str,
+    signals: Sequence[str] | None = None,
+    controls: Sequence[str] | None = None,
+    chroms: Sequence[str] | None = None,
+    in_window: int = 2114,
+    out_window: int = 1000,
+    max_jitter: int = 0,
+    min_counts: float | None = None,
+    max_counts: float | None = None,
+    key: str = "loci",
+    verbose: bool = False,
+) -> Windows:
+    """Read the windows of sequence, signals and controls around loci.
+
+    Loci are dropped, and each reason counted in the log, when they lie on
+    a chromosome not in `chroms`, when a window (with jitter) runs off the
+    chromosome's end, when the sequence window holds a non-ACGT base (N), or
+    when the total signal counts in the output window (all tracks) fall
+    outside [min_counts, max_counts].
+
+    Parameters
+    ----------
+    loci : str or list of str
+        BED / narrowPeak files (see `bpnet_core.io.read_loci`).
+    sequences : str
+        Genome FASTA.
+    signals, controls : list of str, optional
+        bigWig files; signals are read over the output window, controls over
+        the input window.
+    chroms : list of str, optional
+        Keep only loci on these chromosomes.
+    in_window, out_window, max_jitter : int
+        Window sizes in bp; windows are read `max_jitter` wider on each side.
+    min_counts, max_counts : float, optional
+        Bounds on the total signal counts.
+    key : str
+        Config key of `loci`, for messages.
+    verbose : bool
+        Show progress while reading.
+
+    Returns
+    -------
+    Windows
+
+    Raises
+    ------
+    InputError
+        When no locus is left, with the count each filter dropped.
+    """
+    from tangermeme.io import extract_loci
+
+    table = read_loci(loci, key=key)
+    sizes = fasta_chrom_sizes(sequences)
+    counts = {"read": len(table)}
+
+    if chroms is not None:
+        on = table["chrom"].isin(list(chroms))
+        counts["on other chromosomes"] = int((~on).sum())
+        table = table[on]
+    unknown = sorted(set(table["chrom"]) - sizes.keys())
+    if unknown:
+        files = ", ".join(as_list(loci))
+        raise InputError(
+            f"{files} (config key '{key}'): chromosomes not in the FASTA {sequences}: "
+            f"{', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''} "
+            f"(the FASTA has {', '.join(list(sizes)[:5])} ...)"
+        )
+
+    half_in = in_window // 2 + max_jitter
+    reach = max(in_window, out_window) - in_window // 2 + max_jitter
+    lengths = table["chrom"].map(sizes).to_numpy()
+    fits = (table["center"].to_numpy() - half_in >= 0) & (table["center"].to_numpy() + reach <= lengths)
+    counts["off a chromosome end"] = int((~fits).sum())
+    table = table[fits].reset_index(drop=True)
+
+    X = y = X_ctl = None
+    if len(table):
+        # A one-base interval at the centre: tangermeme centres windows on
+        # start + (end - start) // 2.
+        intervals = pd.DataFrame({
+            "chrom": table["chrom"], "start": table["center"], "end": table["center"] + 1,
+        })
+        extracted = extract_loci(
+            intervals, sequences,
+            signals=as_list(signals) or None,
+            in_signals=as_list(controls) or None,
+            in_window=in_window, out_window=out_window, max_jitter=max_jitter,
+            verbose=verbose, n_jobs=min(4, torch.get_num_threads()), return_mask=True,
+        )
+        extracted = list(extracted)
+        # Same off-end rule as above, so the mask should keep every row; it
+        # keeps `table` aligned with the tensors if the rules ever differ.
+        table = table[extracted.pop().numpy()].reset_index(drop=True)
+        X = extracted.pop(0)
+        y = extracted.pop(0).float() if signals else None
+        X_ctl = extracted.pop(0).float() if controls else None
+
+        keep = X.sum(dim=1).min(dim=1).values > 0
+        counts["with N in the sequence"] = int((~keep).sum())
+        if y is not None:
+            j = max_jitter
+            total = y[:, :, j:j + out_window].sum(dim=(1, 2))
+            low = total < (min_counts if min_counts is not None else -np.inf)
+            high = total > (max_counts if max_counts is not None else np.inf)
+            counts["below min_counts"] = int((low & keep).sum())
+            counts["above max_counts"] = int((high & keep).sum())
+            keep &= ~low & ~high
+        idx = torch.nonzero(keep).flatten()
+        X = X[idx]
+        y = None if y is None else y[idx]
+        X_ctl = None if X_ctl is None else X_ctl[idx]
+        table = table.iloc[idx.numpy()].reset_index(drop=True)
+
+    counts["kept"] = len(table)
+    summary = "; ".join(f"{n} {reason}" for reason, n in counts.items())
+    log.info("loci from %s: %s", ", ".join(as_list(loci)), summary)
+    if len(table) == 0:
+        raise InputError(
+            f"{', '.join(as_list(loci))} (config key '{key}'"
+            f"{', chroms ' + ','.join(chroms) if chroms is not None else ''}): no loci left "
+            f"after filtering ({summary})"
+        )
+    return Windows(X=X, y=y, X_ctl=X_ctl, loci=table, max_jitter=max_jitter)
+
+
+def reverse_complement_tracks(tracks: torch.Tensor) -> torch.Tensor:
+    """Tracks of the reverse-complement strand, shape (N, S, L) -> (N, S, L).
+
+    Positions are reversed; with an even number of tracks, each (plus, minus)
+    pair is swapped, since a read on the plus strand of the sequence is on
+    the minus strand of its reverse complement.
+    """
+    n, s, length = tracks.shape
+    if s % 2 == 0:
+        return tracks.reshape(n, s // 2, 2, length).flip(dims=(2, 3)).reshape(n, s, length)
+    return tracks.flip(dims=(2,))
+
+
+def reverse_complement_sequence(X: torch.Tensor) -> torch.Tensor:
+    """Reverse complement of one-hot sequences (A, C, G, T), shape (N, 4, L)."""
+    return X.flip(dims=(1, 2))
+
+
+class TrainingSampler:
+    """Shuffled, jittered, randomly reverse-complemented training batches.
+
+    Parameters
+    ----------
+    windows : Windows
+        Windows read with `max_jitter` of flank.
+    batch_size : int
+    in_window, out_window : int
+    reverse_complement : bool
+        Reverse-complement each example with probability 0.5.
+    random_state : int or None
+        Seed of the shuffling, jitter and reverse complement.
+    """
+
+    def __init__(self, windows: Windows, batch_size: int, in_window: int, out_window: int,
+                 reverse_complement: bool = True, random_state: int | None = None):
+        self.windows = windows
+        self.batch_size = batch_size
+        self.in_window = in_window
+        self.out_window = out_window
+        self.reverse_complement = reverse_complement
+        self.generator = torch.Generator()
+        self.generator.manual_seed(random_state if random_state is not None else torch.seed())
+
+    def __len__(self) -> int:
+        """Batches per epoch (the last, partial batch is dropped)."""
+        return max(len(self.windows) // self.batch_size, 1)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]:
+        """One epoch of batches ``(X, X_ctl, y)``; X is float32."""
+        w = self.windows
+        order = torch.randperm(len(w), generator=self.generator)
+        size = min(self.batch_size, len(w))
+        for b in range(len(self)):
+            rows = order[b * size:(b + 1) * size]
+            shift = torch.randint(0, 2 * w.max_jitter + 1, (len(rows), 1, 1), generator=self.generator)
+            X = _crop(w.X[rows], shift, self.in_window).float()
+            y = _crop(w.y[rows], shift, self.out_window)
+            X_ctl = None if w.X_ctl is None else _crop(w.X_ctl[rows], shift, self.in_window)
+            if self.reverse_complement:
+                flip = torch.rand(len(rows), generator=self.generator) < 0.5
+                X[flip] = reverse_complement_sequence(X[flip])
+                y[flip] = reverse_complement_tracks(y[flip])
+                if X_ctl is not None:
+                    X_ctl[flip] = reverse_complement_tracks(X_ctl[flip])
+            yield X, X_ctl, y
+
+
+def _crop(tracks: torch.Tensor, shift: torch.Tensor, width: int) -> torch.Tensor:
+    """Per-example windows ``tracks[i, :, shift[i]:shift[i] + width]``."""
+    index = shift + torch.arange(width).view(1, 1, -1)
+    return torch.gather(tracks, 2, index.expand(tracks.shape[0], tracks.shape[1], width))

@@ -1,0 +1,270 @@
+"""Reading and writing the file formats of the field: BED, FASTA, bigWig, npz.
+
+Every writer goes through `atomic_output`, so that a killed job leaves no
+valid-looking half file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+
+# Lines of a BED file that hold no interval (UCSC's tools skip them too).
+_HEADER_PREFIXES = ("#", "track", "browser")
+
+
+def as_list(paths: str | Sequence[str] | None) -> list[str]:
+    """A path or a list of paths as a list (None -> [])."""
+    if paths is None:
+        return []
+    return [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+
+
+def require_file(path: str | os.PathLike, key: str) -> Path:
+    """`path` as a Path, or an InputError naming the config `key`."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found (config key '{key}')")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; move it into place on success.
+
+    On any exception the temporary file is removed and `path` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """Write arrays to a compressed npz file, atomically."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def write_tsv(path: str | os.PathLike, table: pd.DataFrame) -> None:
+    """Write a table as TSV with a header, atomically."""
+    with atomic_output(path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+
+
+# --------------------------------------------------------------------------
+# BED
+
+
+def _open_text(path: Path):
+    with open(path, "rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rt") if gzipped else open(path)
+
+
+def _read_bed_file(path: Path, key: str) -> pd.DataFrame:
+    """chrom, start, end and centre (summit when the file has one) of a BED file."""
+    chroms, starts, ends, centers = [], [], [], []
+    try:
+        with _open_text(path) as handle:
+            for lineno, line in enumerate(handle, 1):
+                if not line.strip() or line.startswith(_HEADER_PREFIXES):
+                    continue
+                fields = line.rstrip("\n").split("\t")
+                if len(fields) < 3:
+                    fields = line.split()
+                if len(fields) < 3:
+                    raise InputError(
+                        f"{path} (config key '{key}'): line {lineno} has {len(fields)} "
+                        "column(s); a BED file needs at least chrom, start, end"
+                    )
+                try:
+                    start, end = int(fields[1]), int(fields[2])
+                except ValueError:
+                    raise InputError(
+                        f"{path} (config key '{key}'): line {lineno}: start and end must "
+                        f"be integers, got '{fields[1]}' and '{fields[2]}'"
+                    ) from None
+                if start < 0 or end <= start:
+                    raise InputError(
+                        f"{path} (config key '{key}'): line {lineno}: invalid interval "
+                        f"{fields[0]}:{start}-{end}"
+                    )
+                center = start + (end - start) // 2
+                # narrowPeak: column 10 is the summit offset from start (-1: none).
+                if len(fields) >= 10:
+                    try:
+                        summit = int(fields[9])
+                    except ValueError:
+                        summit = -1
+                    if 0 <= summit < end - start:
+                        center = start + summit
+                chroms.append(fields[0])
+                starts.append(start)
+                ends.append(end)
+                centers.append(center)
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        raise InputError(f"{path} (config key '{key}'): cannot read as BED ({err})") from None
+    if not chroms:
+        raise InputError(f"{path} (config key '{key}'): the file holds no intervals")
+    return pd.DataFrame(
+        {"chrom": chroms, "start": starts, "end": ends, "center": centers}
+    ).astype({"start": np.int64, "end": np.int64, "center": np.int64})
+
+
+def read_loci(paths: str | Sequence[str], key: str = "loci") -> pd.DataFrame:
+    """Read one or more BED / narrowPeak files (optionally gzipped).
+
+    Windows are centred on the summit (narrowPeak column 10) when the file
+    has one, else on the interval's midpoint. Several files are interleaved
+    row by row (first of each, then second of each, ...), so that peaks and
+    negatives given as a list are mixed evenly, as in the reference.
+
+    Parameters
+    ----------
+    paths : str or list of str
+        The files.
+    key : str
+        The config key they came from, for messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``chrom`` (str), ``start``, ``end``, ``center`` (int64, 0-based)
+        and ``source`` (index of the file in `paths`).
+    """
+    frames = []
+    for i, path in enumerate(as_list(paths)):
+        frame = _read_bed_file(require_file(path, key), key)
+        frame["source"] = i
+        frame["order"] = np.arange(len(frame)) * len(as_list(paths)) + i
+        frames.append(frame)
+    if not frames:
+        raise InputError(f"config key '{key}' names no files")
+    loci = pd.concat(frames).sort_values("order", kind="stable")
+    return loci.drop(columns="order").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------
+# FASTA and bigWig
+
+
+def fasta_chrom_sizes(path: str | os.PathLike, key: str = "sequences") -> dict[str, int]:
+    """Chromosome name -> length of a FASTA file, from its .fai index.
+
+    The index is built (by pyfaidx) when it is missing.
+    """
+    path = require_file(path, key)
+    fai = Path(f"{path}.fai")
+    if not fai.is_file():
+        import pyfaidx
+
+        try:
+            pyfaidx.Fasta(str(path)).close()
+        except PermissionError:
+            raise InputError(
+                f"{path} (config key '{key}'): the FASTA has no .fai index and its folder is "
+                f"not writable; create one with `samtools faidx {path}` or copy the FASTA "
+                "to a writable folder"
+            ) from None
+        except (pyfaidx.FastaIndexingError, ValueError) as err:
+            raise InputError(f"{path} (config key '{key}'): not a valid FASTA file ({err})") from None
+    sizes = {}
+    with open(fai) as handle:
+        for line in handle:
+            fields = line.split("\t")
+            sizes[fields[0]] = int(fields[1])
+    return sizes
+
+
+def bigwig_chrom_sizes(path: str | os.PathLike, key: str) -> dict[str, int]:
+    """Chromosome name -> length in a bigWig file's header."""
+    import pyBigWig
+
+    path = require_file(path, key)
+    try:
+        handle = pyBigWig.open(str(path))
+    except RuntimeError:
+        handle = None
+    if handle is None or not handle.isBigWig():
+        raise InputError(f"{path} (config key '{key}'): not a bigWig file")
+    try:
+        return dict(handle.chroms())
+    finally:
+        handle.close()
+
+
+def write_bigwig(
+    path: str | os.PathLike,
+    chrom_sizes: dict[str, int],
+    chroms: Sequence[str],
+    starts: np.ndarray,
+    values: np.ndarray,
+) -> None:
+    """Write base-resolution tracks of windows to a bigWig, atomically.
+
+    Where windows overlap, the value written is the mean of the windows
+    covering the base.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    chrom_sizes : dict
+        Chromosome name -> length, in the genome's order (the header).
+    chroms : sequence of str, length N
+    starts : numpy.ndarray, shape (N,)
+        0-based start of each window.
+    values : numpy.ndarray, shape (N, L)
+        The value at each base of each window.
+    """
+    import pyBigWig
+
+    starts = np.asarray(starts, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    width = values.shape[1]
+    chroms = np.asarray(chroms)
+    with atomic_output(path) as tmp:
+        out = pyBigWig.open(str(tmp), "w")
+        try:
+            out.addHeader(list(chrom_sizes.items()), maxZooms=10)
+            for chrom, size in chrom_sizes.items():
+                rows = np.flatnonzero(chroms == chrom)
+                if len(rows) == 0:
+                    continue
+                rows = rows[np.argsort(starts[rows], kind="stable")]
+                for span_start, span_rows in _overlapping_groups(starts[rows], width, rows):
+                    span_end = starts[span_rows].max() + width
+                    total = np.zeros(span_end - span_start)
+                    cover = np.zeros(span_end - span_start)
+                    for row in span_rows:
+                        offset = starts[row] - span_start
+                        total[offset:offset + width] += values[row]
+                        cover[offset:offset + width] += 1
+                    lo, hi = max(span_start, 0), min(span_end, size)
+                    if hi <= lo:
+                        continue
+                    track = total[lo - span_start:hi - span_start] / np.maximum(
+                        cover[lo - span_start:hi - span_start], 1
+                    )
+                    out.addEntries(chrom, int(lo), values=track.tolist(), span=1, step=1)
+        finally:
+            out.close()
+
+
+def _overlapping_groups(sorted_starts: np.ndarray, width: int, rows: np.ndarray):
+    """Split windows sorted by start into runs of overlapping windows."""
+    breaks = np.flatnonzero(sorted_starts[1:] >= np.maximum.accumulate(sorted_starts)[:-1] + width) + 1
+    for group in np.split(np.arange(len(rows)), breaks):
+        yield int(sorted_starts[group[0]]), rows[group]

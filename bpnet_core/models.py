@@ -1,0 +1,167 @@
+"""The BPNet architecture, and model files that outlive code versions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import InputError
+from .io import atomic_output
+
+MODEL_FORMAT = "bpnet_core.BPNet"
+MODEL_FORMAT_VERSION = 1
+
+# Half-widths of the first conv (k=21) and the profile head (k=75).
+_FIRST_HALF = 10
+_PROFILE_HALF = 37
+
+
+def receptive_field_half_width(n_layers: int) -> int:
+    """Bases on each side of an output position that can affect it.
+
+    10 (first conv) + sum of dilations 2^1..2^n_layers + 37 (profile head);
+    557 for 8 layers, which is why 2114 -> 1000 trims 557 on each side.
+    """
+    return _FIRST_HALF + sum(2 ** i for i in range(1, n_layers + 1)) + _PROFILE_HALF
+
+
+class BPNet(nn.Module):
+    """BPNet as published (Avsec et al. 2021) and built by the reference code.
+
+    A first convolution (kernel 21), `n_layers` residual dilated convolutions
+    (kernel 3, dilation 2^i for i = 1..n_layers), a profile head (kernel 75)
+    that sees the control tracks as extra channels, and a count head: a
+    linear layer over the features averaged across the output window widened
+    by 37 bp on each side, plus log(1 + total control counts) when there are
+    controls. Every ReLU is its own module so that DeepLIFT/SHAP can hook it.
+
+    Parameters
+    ----------
+    n_filters : int
+    n_layers : int
+    n_outputs : int
+        Profile tracks predicted (one per bigWig in `signals`).
+    n_control_tracks : int
+        Control tracks taken as input (0 for none).
+    profile_output_bias, count_output_bias : bool
+        Whether the heads have a bias term.
+    trimming : int
+        Bases cut from each side of the input to give the output window.
+    """
+
+    def __init__(self, n_filters: int = 64, n_layers: int = 8, n_outputs: int = 2,
+                 n_control_tracks: int = 0, profile_output_bias: bool = True,
+                 count_output_bias: bool = True, trimming: int = 557):
+        super().__init__()
+        self.hyperparameters = dict(
+            n_filters=n_filters, n_layers=n_layers, n_outputs=n_outputs,
+            n_control_tracks=n_control_tracks, profile_output_bias=profile_output_bias,
+            count_output_bias=count_output_bias, trimming=trimming,
+        )
+        self.n_control_tracks = n_control_tracks
+        self.trimming = trimming
+        self.iconv = nn.Conv1d(4, n_filters, kernel_size=21, padding=_FIRST_HALF)
+        self.irelu = nn.ReLU()
+        self.rconvs = nn.ModuleList(
+            nn.Conv1d(n_filters, n_filters, kernel_size=3, padding=2 ** i, dilation=2 ** i)
+            for i in range(1, n_layers + 1)
+        )
+        self.rrelus = nn.ModuleList(nn.ReLU() for _ in range(n_layers))
+        self.fconv = nn.Conv1d(n_filters + n_control_tracks, n_outputs, kernel_size=75,
+                               padding=_PROFILE_HALF, bias=profile_output_bias)
+        self.linear = nn.Linear(n_filters + (1 if n_control_tracks else 0), 1,
+                                bias=count_output_bias)
+
+    def forward(self, X: torch.Tensor, X_ctl: torch.Tensor | None = None):
+        """Predict profile logits and log counts.
+
+        Parameters
+        ----------
+        X : torch.Tensor, shape (N, 4, in_window)
+            One-hot sequence.
+        X_ctl : torch.Tensor, shape (N, n_control_tracks, in_window), optional
+            Control counts per base; required when the model has controls.
+
+        Returns
+        -------
+        y_profile : torch.Tensor, shape (N, n_outputs, in_window - 2 * trimming)
+            Logits; softmax over the flattened (track, position) axes gives
+            the predicted distribution of reads.
+        y_counts : torch.Tensor, shape (N, 1)
+            Predicted log(1 + total counts) over all tracks.
+        """
+        start, end = self.trimming, X.shape[2] - self.trimming
+        h = self.irelu(self.iconv(X))
+        for conv, relu in zip(self.rconvs, self.rrelus):
+            h = h + relu(conv(h))
+
+        if self.n_control_tracks:
+            if X_ctl is None:
+                raise ValueError("this model was trained with control tracks; pass X_ctl")
+            y_profile = self.fconv(torch.cat([h, X_ctl], dim=1))[:, :, start:end]
+            ctl = X_ctl[:, :, start - _PROFILE_HALF:end + _PROFILE_HALF].sum(dim=(1, 2))
+            pooled = torch.cat([
+                h[:, :, start - _PROFILE_HALF:end + _PROFILE_HALF].mean(dim=2),
+                torch.log1p(ctl).unsqueeze(1),
+            ], dim=1)
+        else:
+            y_profile = self.fconv(h)[:, :, start:end]
+            pooled = h[:, :, start - _PROFILE_HALF:end + _PROFILE_HALF].mean(dim=2)
+        return y_profile, self.linear(pooled)
+
+
+def save_model(model: BPNet, path: str | os.PathLike, metadata: dict | None = None) -> None:
+    """Save a model as a state dict plus hyperparameters, atomically.
+
+    No pickled module is stored, so later versions of this package load
+    the file as long as the architecture's parameter names stay.
+
+    Parameters
+    ----------
+    model : BPNet
+    path : str or PathLike
+    metadata : dict, optional
+        Plain data stored alongside (training config, signal names, ...).
+    """
+    payload = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "hyperparameters": dict(model.hyperparameters),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metadata": metadata or {},
+    }
+    with atomic_output(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_model(path: str | os.PathLike, key: str = "model", device: str | torch.device = "cpu") -> BPNet:
+    """Load a model saved by `save_model`, in eval mode.
+
+    The file's metadata is on ``model.metadata``.
+
+    Raises
+    ------
+    InputError
+        When the file is missing or is not a model of this package.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: model file not found (config key '{key}')")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a foreign file
+        raise InputError(f"{path} (config key '{key}'): not a model file of bpnet_core ({err.__class__.__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        raise InputError(f"{path} (config key '{key}'): not a model file of bpnet_core")
+    if payload.get("format_version", 0) > MODEL_FORMAT_VERSION:
+        raise InputError(f"{path} (config key '{key}'): written by a newer bpnet_core; upgrade to read it")
+    model = BPNet(**payload["hyperparameters"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as err:
+        raise InputError(f"{path} (config key '{key}'): weights do not fit the stored architecture ({err})") from None
+    model.metadata = payload.get("metadata", {})
+    return model.to(device).eval()

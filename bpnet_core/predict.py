@@ -1,0 +1,149 @@
+"""Predict with a trained model: the BPNet Predict step of the parameter reference."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from scipy.special import softmax
+
+from .checks import check_files
+from .config import PredictConfig, StepConfig
+from .data import Windows, load_windows
+from .errors import InputError
+from .io import as_list, fasta_chrom_sizes, write_bigwig, write_npz
+from .models import BPNet, load_model
+from .runtime import select_device
+from .train import predict_windows
+
+log = logging.getLogger(__name__)
+
+
+def load_model_and_windows(config: StepConfig, signals: Sequence[str] | None = None
+                           ) -> tuple[BPNet, Windows, Any]:
+    """The model of `config.model` and the unjittered windows of `config.loci`.
+
+    Checks that the config's windows and control tracks fit the model.
+    """
+    check_files(config)
+    device = select_device(config.device)
+    model = load_model(config.model, device=device)
+    trimming = (config.in_window - config.out_window) // 2
+    if trimming != model.trimming:
+        raise InputError(
+            f"{config.model}: the model maps in_window - out_window = {2 * model.trimming} bp, "
+            f"but the config has in_window {config.in_window} and out_window {config.out_window} "
+            f"(the model was trained with {model.metadata.get('in_window')} -> "
+            f"{model.metadata.get('out_window')})"
+        )
+    n_controls = len(as_list(config.controls))
+    if n_controls != model.n_control_tracks:
+        raise InputError(
+            f"config key 'controls': {n_controls} control track(s) given, but the model "
+            f"{config.model} was trained with {model.n_control_tracks}"
+        )
+    if signals is not None and len(signals) != model.hyperparameters["n_outputs"]:
+        raise InputError(
+            f"config key 'signals': {len(signals)} track(s) given, but the model {config.model} "
+            f"predicts {model.hyperparameters['n_outputs']}"
+        )
+    windows = load_windows(config.loci, config.sequences, signals=signals, controls=config.controls,
+                           chroms=config.chroms, in_window=config.in_window,
+                           out_window=config.out_window, verbose=config.verbose)
+    return model, windows, device
+
+
+def _coordinates(windows: Windows, out_window: int) -> dict[str, np.ndarray]:
+    center = windows.loci["center"].to_numpy()
+    return {
+        "chrom": windows.loci["chrom"].to_numpy(dtype=str),
+        "start": center - out_window // 2,
+        "end": center - out_window // 2 + out_window,
+    }
+
+
+def predicted_tracks(logits: np.ndarray, log_counts: np.ndarray) -> np.ndarray:
+    """Expected reads per base: softmax profile x predicted total counts.
+
+    Parameters
+    ----------
+    logits : numpy.ndarray, shape (N, S, L)
+    log_counts : numpy.ndarray, shape (N,)
+        Predicted log(1 + total counts).
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, S, L)
+        Reads per base; summed over tracks and positions it gives the
+        predicted total counts.
+    """
+    n, s, length = logits.shape
+    probs = softmax(logits.reshape(n, -1).astype(np.float64), axis=1).reshape(n, s, length)
+    return probs * np.expm1(log_counts).reshape(n, 1, 1)
+
+
+def predict_arrays(config: PredictConfig | Mapping[str, Any],
+                   profile_path: str | os.PathLike | None = None,
+                   counts_path: str | os.PathLike | None = None) -> None:
+    """Predict profiles and counts at `loci` on `chroms` and write them as npz.
+
+    Writes
+    - `profile_path` (default `profile_filename`): ``arr_0``, the profile
+      logits (N, S, out_window), and the output window of each row:
+      ``chrom``, ``start``, ``end`` (0-based, half-open);
+    - `counts_path` (default `counts_filename`): ``arr_0``, the predicted
+      log(1 + total counts) (N, 1), and the same coordinates.
+    """
+    config = config if isinstance(config, PredictConfig) else PredictConfig.model_validate(dict(config))
+    model, windows, device = load_model_and_windows(config)
+    logits, log_counts = predict_windows(model, windows, config.batch_size, device)
+    coords = _coordinates(windows, config.out_window)
+    profile_path = profile_path or config.profile_filename
+    counts_path = counts_path or config.counts_filename
+    write_npz(profile_path, arr_0=logits.astype(np.float32), **coords)
+    write_npz(counts_path, arr_0=log_counts.reshape(-1, 1).astype(np.float32), **coords)
+    log.info("predicted %d windows: %s, %s", len(windows), profile_path, counts_path)
+
+
+def export_bigwig(profile_path: str | os.PathLike, counts_path: str | os.PathLike,
+                  sequences: str, track: int, bigwig_path: str | os.PathLike) -> None:
+    """Write one output track of saved predictions as a bigWig.
+
+    The value at each base is the predicted reads (softmax profile x
+    predicted total counts); where windows overlap, their mean.
+
+    Parameters
+    ----------
+    profile_path, counts_path : str or PathLike
+        npz files written by `predict_arrays`.
+    sequences : str
+        The genome FASTA (for the bigWig header).
+    track : int
+        Output index, in the order of the model's `signals`.
+    bigwig_path : str or PathLike
+    """
+    with np.load(profile_path) as profile, np.load(counts_path) as counts:
+        logits, log_counts = profile["arr_0"], counts["arr_0"].reshape(-1)
+        chroms, starts = profile["chrom"], profile["start"]
+    if not 0 <= track < logits.shape[1]:
+        raise InputError(f"{profile_path}: no output track {track} (the model has {logits.shape[1]})")
+    tracks = predicted_tracks(logits, log_counts)
+    write_bigwig(bigwig_path, fasta_chrom_sizes(sequences), chroms, starts, tracks[:, track])
+
+
+def predict_model(config: PredictConfig | Mapping[str, Any]) -> None:
+    """The BPNet Predict step: npz files (`predict_arrays`) plus one bigWig
+    of predicted reads per output track, ``<bigwig_prefix>.<track>.bw``
+    (prefix: `profile_filename` without its extension, unless set).
+    """
+    config = config if isinstance(config, PredictConfig) else PredictConfig.model_validate(dict(config))
+    predict_arrays(config)
+    prefix = config.bigwig_prefix or str(Path(config.profile_filename).with_suffix(""))
+    with np.load(config.profile_filename) as profile:
+        n_tracks = profile["arr_0"].shape[1]
+    for track in range(n_tracks):
+        export_bigwig(config.profile_filename, config.counts_filename, config.sequences,
+                      track, f"{prefix}.{track}.bw")

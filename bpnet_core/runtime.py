@@ -1,0 +1,74 @@
+"""What every stage needs around it: device, seeds, threads, logging, errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .errors import InputError
+
+log = logging.getLogger("bpnet_core")
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """The torch device for `name`: ``"auto"`` is CUDA when available, else CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"config key 'device': unknown device '{name}' (use auto, cpu or cuda)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"config key 'device': '{name}' asked for, but no CUDA GPU is available")
+    label = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
+    log.info("device: %s (%s)", device, label)
+    return device
+
+
+def seed_everything(seed: int | None) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA); None leaves them random."""
+    if seed is None:
+        return
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def run_logged(func: Callable[..., Any], *args: Any, log_path: str | os.PathLike | None = None,
+               threads: int | None = None, **kwargs: Any) -> Any:
+    """Run one stage with its log going to stderr and to `log_path`.
+
+    An `InputError` becomes one message in the log and on stderr and exit
+    status 1, without a traceback; other exceptions propagate.
+    """
+    console = logging.StreamHandler(sys.stderr)
+    handlers: list[logging.Handler] = [console]
+    if log_path is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return func(*args, **kwargs)
+    except InputError as err:
+        # Plain on the console, timestamped in the log file.
+        log.removeHandler(console)
+        if log_path is not None:
+            log.error("%s", err)
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+    finally:
+        for handler in handlers:
+            log.removeHandler(handler)
+            handler.close()

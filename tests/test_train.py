@@ -1,0 +1,70 @@
+"""Training: outputs, learning, reproducibility."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from bpnet_core.config import FitConfig
+from bpnet_core.models import load_model
+from bpnet_core.train import fit_model
+
+from conftest import tiny_fit_config
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("fit")
+    config = FitConfig.model_validate(tiny_fit_config(tiny_data, max_epochs=20, validation_iter=10))
+    metadata = fit_model(config, out / "a.torch", out / "a.history.tsv")
+    return config, out, metadata
+
+
+def test_writes_model_and_history(trained):
+    config, out, metadata = trained
+    model = load_model(out / "a.torch")
+    assert model.hyperparameters["n_outputs"] == 2 and model.n_control_tracks == 2
+    assert model.metadata["config"] == config.to_params()
+    history = pd.read_csv(out / "a.history.tsv", sep="\t")
+    assert list(history.columns[:5]) == ["iteration", "epoch", "train_loss", "train_profile_loss", "train_count_loss"]
+    assert {"valid_loss", "valid_count_pearson", "valid_profile_pearson", "valid_profile_jsd",
+            "elapsed_s", "examples_per_s"} <= set(history.columns)
+    assert history["iteration"].is_monotonic_increasing
+    # the saved model is the best by validation loss
+    best = history.loc[history["valid_loss"].idxmin()]
+    assert metadata["best_iteration"] == best["iteration"]
+    assert metadata["validation"]["valid_loss"] == pytest.approx(best["valid_loss"], rel=1e-5)
+
+
+def test_validation_loss_decreases(trained):
+    _, out, _ = trained
+    history = pd.read_csv(out / "a.history.tsv", sep="\t")
+    assert history["iteration"].iloc[0] == 0  # the untrained baseline
+    # Tiny data and 20 epochs: the profile shape is learnt, counts barely.
+    assert history["valid_loss"].min() < 0.92 * history["valid_loss"].iloc[0]
+    assert history["valid_profile_loss"].min() < 0.95 * history["valid_profile_loss"].iloc[0]
+
+
+def test_same_seed_same_weights(tiny_data, tmp_path, trained):
+    config, out, _ = trained
+    fit_model(config, tmp_path / "b.torch", tmp_path / "b.history.tsv")
+    a, b = load_model(out / "a.torch").state_dict(), load_model(tmp_path / "b.torch").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_other_seed_other_weights(tiny_data, tmp_path, trained):
+    config, out, _ = trained
+    fit_model(config.model_copy(update={"random_state": 1, "max_epochs": 1}), tmp_path / "c.torch",
+              tmp_path / "c.history.tsv")
+    a, c = load_model(out / "a.torch").state_dict(), load_model(tmp_path / "c.torch").state_dict()
+    assert not torch.equal(a["iconv.weight"], c["iconv.weight"])
+
+
+def test_no_output_when_input_is_bad(tiny_data, tmp_path):
+    from bpnet_core.errors import InputError
+
+    config = FitConfig.model_validate(tiny_fit_config(tiny_data, validation_chroms=["chr3"]))
+    with pytest.raises(InputError, match="chr3"):
+        fit_model(config, tmp_path / "x.torch", tmp_path / "x.history.tsv")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,126 @@
+"""The Snakemake workflow end to end on tiny data, and its incremental reruns."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO, tiny_pipeline_config, write_json
+
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+
+
+def snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+         "--configfile", str(config), "--cores", "2", *args],
+        capture_output=True, text=True)
+
+
+def planned_jobs(workdir: Path, config: Path) -> Counter:
+    """Rule name -> number of jobs a dry run plans (empty when nothing to do)."""
+    result = snakemake(workdir, config, "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = re.search(r"Job stats:\n(.*?)\n\s*total", result.stdout, re.S)
+    if table is None:
+        assert "Nothing to be done" in result.stdout + result.stderr
+        return Counter()
+    rows = [line.split() for line in table.group(1).splitlines()[2:]]
+    return Counter({rule: int(n) for rule, n in rows})
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tiny_data, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    data = tiny_pipeline_config(tiny_data)
+    config = write_json(workdir / "tiny.json", data)
+    result = snakemake(workdir, config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return workdir, config, data
+
+
+def test_pipeline_writes_every_output(pipeline_run):
+    workdir, _, _ = pipeline_run
+    out = workdir / "results" / "tiny"
+    for path in ["fit/tiny.torch", "fit/tiny.history.tsv", "predict/tiny.profile.npz",
+                 "predict/tiny.counts.npz", "predict/tiny.predicted.0.bw", "predict/tiny.predicted.1.bw",
+                 "evaluate/tiny.performance.tsv", "evaluate/tiny.regions.tsv",
+                 "logs/fit_model.log", "logs/predict_peaks.log", "logs/evaluate_model.log",
+                 "benchmarks/fit_model.tsv"]:
+        assert (out / path).is_file(), path
+    with np.load(out / "predict" / "tiny.profile.npz") as profile:
+        assert profile["arr_0"].shape[1:] == (2, 100)
+        assert set(profile["chrom"]) == {"chr2"}
+    perf = pd.read_csv(out / "evaluate" / "tiny.performance.tsv", sep="\t")
+    assert perf["n_regions"][0] > 0 and np.isfinite(perf["count_mse"][0])
+    assert "training on" in (out / "logs" / "fit_model.log").read_text()
+
+
+def test_rerun_does_nothing(pipeline_run):
+    workdir, config, _ = pipeline_run
+    assert planned_jobs(workdir, config) == Counter()
+
+
+def _edited(pipeline_run, name, edit) -> Path:
+    workdir, _, data = pipeline_run
+    data = copy.deepcopy(data)
+    edit(data)
+    return write_json(workdir / name, data)
+
+
+def test_predict_block_change_reruns_only_prediction(pipeline_run):
+    workdir = pipeline_run[0]
+    config = _edited(pipeline_run, "predict_edit.json",
+                     lambda d: d["predict_parameters"].update(batch_size=3))
+    assert planned_jobs(workdir, config) == Counter(
+        {"predict_peaks": 1, "export_predicted_bigwig": 2, "all": 1})
+
+
+def test_fit_block_change_reruns_fit_and_downstream(pipeline_run):
+    workdir = pipeline_run[0]
+    config = _edited(pipeline_run, "fit_edit.json", lambda d: d["fit_parameters"].update(lr=0.002))
+    assert planned_jobs(workdir, config) == Counter(
+        {"fit_model": 1, "predict_peaks": 1, "export_predicted_bigwig": 2, "evaluate_model": 1, "all": 1})
+
+
+def test_existing_model_skips_fit(pipeline_run, tmp_path):
+    workdir = pipeline_run[0]
+    given = workdir / "results" / "tiny" / "fit" / "tiny.torch"
+    config = _edited(pipeline_run, "model_given.json", lambda d: d.update(model=str(given), name="given"))
+    jobs = planned_jobs(workdir, config)
+    assert "fit_model" not in jobs and jobs["predict_peaks"] == 1 and jobs["evaluate_model"] == 1
+
+
+def test_bad_config_fails_before_any_job(pipeline_run):
+    workdir = pipeline_run[0]
+    config = _edited(pipeline_run, "typo.json", lambda d: d["fit_parameters"].update(lrr=0.1))
+    result = snakemake(workdir, config, "--dry-run")
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "error: typo.json: unknown key 'fit_parameters.lrr' (did you mean 'lr'?)" in output
+    assert "Traceback" not in output
+
+
+def test_missing_data_file_names_key(pipeline_run):
+    workdir = pipeline_run[0]
+    config = _edited(pipeline_run, "missing.json", lambda d: d.update(sequences="/nonexistent/genome.fa"))
+    result = snakemake(workdir, config, "--dry-run")
+    assert result.returncode != 0
+    assert "/nonexistent/genome.fa: file not found (config key 'sequences')" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_lint_is_clean(pipeline_run):
+    workdir, config, _ = pipeline_run
+    result = snakemake(workdir, config, "--lint")
+    assert result.returncode == 0
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
