@@ -122,6 +122,25 @@ class FitConfig(WindowedConfig):
         return self
 
 
+def _optional_fields(models, exclude=()) -> dict[str, Any]:
+    """The keys of `models` (first definition wins), each optional (null)."""
+    fields: dict[str, Any] = {}
+    for model in models:
+        for key, info in model.model_fields.items():
+            if key not in fields and key not in exclude:
+                fields[key] = (Optional[info.annotation], None)
+    return fields
+
+
+def _partial(model: type[StepConfig], name: str) -> type[StepConfig]:
+    """A model with the same keys and types as `model`, each optional (null)."""
+    return create_model(name, __base__=StepConfig,
+                        **_optional_fields([model], exclude={"bias_fit_parameters"}))
+
+
+FitParameters = _partial(FitConfig, "FitParameters")
+
+
 class ChromBPNetFitConfig(FitConfig):
     """ChromBPNet Fit: a frozen bias model plus an accessibility model."""
 
@@ -131,13 +150,7 @@ class ChromBPNetFitConfig(FitConfig):
     negatives: Optional[Paths] = None
     bias_model: Optional[str] = None
     accessibility_model: Optional[str] = None
-    bias_fit_parameters: Optional[dict[str, Any]] = None
-
-    @model_validator(mode="after")
-    def _check_bias_block(self):
-        if self.bias_fit_parameters is not None:
-            _validate_block(FIT_PARTIAL, self.bias_fit_parameters, "bias_fit_parameters")
-        return self
+    bias_fit_parameters: Optional[FitParameters] = None
 
 
 class PredictConfig(WindowedConfig):
@@ -219,44 +232,11 @@ class MarginalizeConfig(WindowedConfig):
     minimal: bool = True
 
 
-STEP_MODELS: dict[str, type[StepConfig]] = {
-    "fit": FitConfig,
-    "chrombpnet_fit": ChromBPNetFitConfig,
-    "predict": PredictConfig,
-    "evaluate": EvaluateConfig,
-    "attribute": AttributeConfig,
-    "modisco_motifs": ModiscoMotifsConfig,
-    "modisco_report": ModiscoReportConfig,
-    "marginalize": MarginalizeConfig,
-}
-
 # Keys that name one stage's output file: never inherited from the top level.
 _OUTPUT_KEYS = {
     "profile_filename", "counts_filename", "bigwig_prefix", "performance_filename",
     "ohe_filename", "attr_filename", "output_filename", "output_folder",
 }
-
-
-def _partial(model: type[StepConfig], name: str) -> type[StepConfig]:
-    """A model with the same keys and types as `model`, each optional (null)."""
-    fields = {
-        key: (Optional[info.annotation], None)
-        for key, info in model.model_fields.items()
-        if key != "bias_fit_parameters"
-    }
-    return create_model(name, __base__=StepConfig, **fields)
-
-
-FIT_PARTIAL = _partial(FitConfig, "FitParameters")
-
-
-def _union_fields(models, exclude=()) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for model in models:
-        for key, info in model.model_fields.items():
-            if key not in fields and key not in exclude:
-                fields[key] = (Optional[info.annotation], None)
-    return fields
 
 
 _BPNET_STAGES = {
@@ -269,10 +249,11 @@ _BPNET_STAGES = {
     "marginalize": MarginalizeConfig,
 }
 _CHROMBPNET_STAGES = {"bias_fit": FitConfig, **_BPNET_STAGES, "fit": ChromBPNetFitConfig}
+STEP_MODELS: dict[str, type[StepConfig]] = {**_BPNET_STAGES, "chrombpnet_fit": ChromBPNetFitConfig}
 
 
 def _pipeline_model(name: str, stages: dict[str, type[StepConfig]]) -> type[StepConfig]:
-    fields = _union_fields(stages.values(), exclude=_OUTPUT_KEYS | {"bias_fit_parameters"})
+    fields = _optional_fields(stages.values(), exclude=_OUTPUT_KEYS | {"bias_fit_parameters"})
     # `model` names the model to use instead of fitting one (see model_path).
     for stage, model in stages.items():
         fields[f"{stage}_parameters"] = (Optional[_partial(model, f"{stage}_parameters")], None)
@@ -355,13 +336,6 @@ def _validate(model: type[StepConfig], data: dict, source: str, prefix: str = ""
         return model.model_validate(data)
     except ValidationError as err:
         raise _format(err, model, source, prefix) from None
-
-
-def _validate_block(model: type[StepConfig], data: dict, prefix: str):
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        raise ValueError(str(_format(err, model, "", prefix))) from None
 
 
 # --------------------------------------------------------------------------
@@ -513,10 +487,10 @@ def pipeline_stages(config: StepConfig, model: str | None = None, source: str = 
     models = _stage_models(config)
     merged = {stage: _merge(config, stage) for stage in models}
     fit = merged["fit"]
-    if "bias_fit" in merged and "loci" not in (config.bias_fit_parameters.model_dump(exclude_none=True)
-                                               if config.bias_fit_parameters else {}):
-        if config.negatives is not None:
-            merged["bias_fit"]["loci"] = config.negatives
+    # The bias model trains on the negatives, not on the top-level (peak) loci.
+    bias_block = getattr(config, "bias_fit_parameters", None)
+    if "bias_fit" in merged and config.negatives is not None and (bias_block is None or bias_block.loci is None):
+        merged["bias_fit"]["loci"] = config.negatives
     for stage in ("predict", "evaluate", "attribute", "marginalize"):
         merged[stage]["model"] = model
     # Evaluation is on the validation chromosomes of the fit, at the peaks

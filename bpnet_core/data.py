@@ -230,7 +230,10 @@ class TrainingSampler:
         self.out_window = out_window
         self.reverse_complement = reverse_complement
         self.generator = torch.Generator()
-        self.generator.manual_seed(random_state if random_state is not None else torch.seed())
+        if random_state is None:
+            self.generator.seed()  # from the OS, leaving torch's global generator alone
+        else:
+            self.generator.manual_seed(random_state)
 
     def __len__(self) -> int:
         """Batches per epoch (the last, partial batch is dropped)."""

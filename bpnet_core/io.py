@@ -22,10 +22,12 @@ _HEADER_PREFIXES = ("#", "track", "browser")
 
 
 def as_list(paths: str | Sequence[str] | None) -> list[str]:
-    """A path or a list of paths as a list (None -> [])."""
+    """A path or a list of paths as a list of str (None -> [])."""
     if paths is None:
         return []
-    return [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    return [os.fspath(path) for path in paths]
 
 
 def require_file(path: str | os.PathLike, key: str) -> Path:
@@ -103,8 +105,9 @@ def _read_bed_file(path: Path, key: str) -> pd.DataFrame:
                         f"{fields[0]}:{start}-{end}"
                     )
                 center = start + (end - start) // 2
-                # narrowPeak: column 10 is the summit offset from start (-1: none).
-                if len(fields) >= 10:
+                # narrowPeak (exactly 10 columns; BED12's 10th is blockCount):
+                # column 10 is the summit offset from start (-1: none).
+                if len(fields) == 10:
                     try:
                         summit = int(fields[9])
                     except ValueError:

@@ -94,6 +94,9 @@ class BPNet(nn.Module):
             Predicted log(1 + total counts) over all tracks.
         """
         start, end = self.trimming, X.shape[2] - self.trimming
+        # The count head pools the output window widened by the profile
+        # kernel's half-width, clipped to the input when trimming < 37.
+        lo, hi = max(start - _PROFILE_HALF, 0), min(end + _PROFILE_HALF, X.shape[2])
         h = self.irelu(self.iconv(X))
         for conv, relu in zip(self.rconvs, self.rrelus):
             h = h + relu(conv(h))
@@ -102,14 +105,14 @@ class BPNet(nn.Module):
             if X_ctl is None:
                 raise ValueError("this model was trained with control tracks; pass X_ctl")
             y_profile = self.fconv(torch.cat([h, X_ctl], dim=1))[:, :, start:end]
-            ctl = X_ctl[:, :, start - _PROFILE_HALF:end + _PROFILE_HALF].sum(dim=(1, 2))
+            ctl = X_ctl[:, :, lo:hi].sum(dim=(1, 2))
             pooled = torch.cat([
-                h[:, :, start - _PROFILE_HALF:end + _PROFILE_HALF].mean(dim=2),
+                h[:, :, lo:hi].mean(dim=2),
                 torch.log1p(ctl).unsqueeze(1),
             ], dim=1)
         else:
             y_profile = self.fconv(h)[:, :, start:end]
-            pooled = h[:, :, start - _PROFILE_HALF:end + _PROFILE_HALF].mean(dim=2)
+            pooled = h[:, :, lo:hi].mean(dim=2)
         return y_profile, self.linear(pooled)
 
 

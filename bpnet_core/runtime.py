@@ -9,15 +9,16 @@ import sys
 from typing import Any, Callable
 
 import numpy as np
-import torch
 
 from .errors import InputError
 
 log = logging.getLogger("bpnet_core")
 
 
-def select_device(name: str = "auto") -> torch.device:
+def select_device(name: str = "auto"):
     """The torch device for `name`: ``"auto"`` is CUDA when available, else CPU."""
+    import torch
+
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -35,6 +36,8 @@ def seed_everything(seed: int | None) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA); None leaves them random."""
     if seed is None:
         return
+    import torch
+
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -58,6 +61,8 @@ def run_logged(func: Callable[..., Any], *args: Any, log_path: str | os.PathLike
         log.addHandler(handler)
     log.setLevel(logging.INFO)
     if threads:
+        import torch  # not at module level: `validate` and `schema` need no torch
+
         torch.set_num_threads(threads)
     try:
         return func(*args, **kwargs)

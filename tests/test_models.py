@@ -183,11 +183,6 @@ def test_count_head_adds_log_control_total():
     torch.testing.assert_close(counts[:, 0], expected, rtol=0, atol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bpnet_core/models.py BPNet.forward: with trimming < 37 the count head slices "
-    "h[:, :, start - 37:end + 37] with a negative start, which wraps around and pools only "
-    "the last 37 - trimming positions (e.g. trimming=0 pools h[:, :, -37:]) instead of "
-    "the whole (clamped) window; config allows in_window - out_window < 74"))
 @pytest.mark.parametrize("trimming", [0, 20])
 def test_count_head_pooling_with_small_trimming(trimming):
     out = 50

@@ -3,11 +3,18 @@
 # gets its stage's effective parameters as plain, key-sorted data, so that
 # changing one block reruns that stage and what depends on it, and nothing else.
 import os
+import re
 import sys
-from pathlib import Path
 
 from bpnet_core.checks import check_files
-from bpnet_core.config import PIPELINE_MODELS, model_path, parse_config, pipeline_name, pipeline_stages
+from bpnet_core.config import (
+    BPNetPipelineConfig,
+    ChromBPNetPipelineConfig,
+    model_path,
+    parse_config,
+    pipeline_name,
+    pipeline_stages,
+)
 from bpnet_core.errors import InputError
 from bpnet_core.io import as_list
 
@@ -27,7 +34,11 @@ def _load_pipeline():
         sys.exit("error: no config given; run with --configfile config/<dataset>.json")
     try:
         pipeline = parse_config(dict(config), source=CONFIG_SOURCE)
-        if not isinstance(pipeline, tuple(PIPELINE_MODELS.values())):
+        if isinstance(pipeline, ChromBPNetPipelineConfig):
+            raise InputError(
+                f"{CONFIG_SOURCE}: ChromBPNet pipelines are validated but not yet run by this workflow"
+            )
+        if not isinstance(pipeline, BPNetPipelineConfig):
             raise InputError(
                 f"{CONFIG_SOURCE}: the workflow needs a pipeline config (with fit_parameters, "
                 "predict_parameters, ...); run single-step configs with `bpnet-core fit -p ...`"
@@ -46,7 +57,7 @@ FIT_MODEL = f"results/{NAME}/fit/{NAME}.torch"
 
 
 wildcard_constraints:
-    name=NAME,
+    name=re.escape(NAME),
     track=r"\d+",
 
 
@@ -96,7 +107,7 @@ def final_outputs():
             "results/{name}/predict/{name}.counts.npz",
             "results/{name}/evaluate/{name}.performance.tsv",
         ],
-        name=NAME,
+        name=re.escape(NAME),
     )
     outputs += expand("results/{name}/predict/{name}.predicted.{track}.bw", name=NAME, track=range(n_tracks()))
     if MODEL == FIT_MODEL:
