@@ -291,7 +291,7 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-_TYPE_NAMES = {"str", "int", "float", "bool", "list[str]", "dict[str,any]"}
+_TYPE_NAMES = {"str", "int", "float", "bool", "list[str]"}
 
 
 def _describe(loc: tuple, error: dict, model: type[BaseModel], prefix: str, expected: list[str]) -> str:
@@ -322,7 +322,7 @@ def _format(err: ValidationError, model: type[BaseModel], source: str, prefix: s
         expected = []
         if len(loc) > 1 and str(loc[-1]).lower() in _TYPE_NAMES:
             loc, expected = loc[:-1], [str(error["loc"][-1])]
-        first, types = grouped.setdefault(loc, (error, []))
+        _, types = grouped.setdefault(loc, (error, []))
         types.extend(expected)
     lines = [_describe(loc, error, model, prefix, types) for loc, (error, types) in grouped.items()]
     where = f"{source}: " if source else ""

@@ -98,7 +98,7 @@ def fit_model(config: FitConfig | Mapping[str, Any], model_path: str | os.PathLi
                   verbose=config.verbose)
     train = load_windows(config.loci, chroms=config.training_chroms,
                          max_jitter=config.max_jitter, **common)
-    valid = load_windows(config.loci, chroms=config.validation_chroms, key="loci", **common)
+    valid = load_windows(config.loci, chroms=config.validation_chroms, **common)
     log.info("training on %d windows of %s, validating on %d of %s",
              len(train), ",".join(config.training_chroms), len(valid), ",".join(config.validation_chroms))
 
