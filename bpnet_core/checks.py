@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .config import StepConfig
 from .errors import InputError
-from .io import as_list, bigwig_chrom_sizes, fasta_chrom_sizes, require_file
+from .io import as_list, bigwig_chrom_sizes, fasta_chrom_sizes, read_meme, require_file
 
 _CHROM_KEYS = ("training_chroms", "validation_chroms", "chroms")
 
@@ -23,7 +23,7 @@ def check_files(config: StepConfig, where: str = "") -> None:
 
     Checked: every input file exists; the chromosomes named in the config
     are in the FASTA; each bigWig (signals, controls) names its chromosomes
-    as the FASTA does (``1`` vs ``chr1``).
+    as the FASTA does (``1`` vs ``chr1``); a MEME file (motifs) parses.
 
     Parameters
     ----------
@@ -48,9 +48,11 @@ def check_files(config: StepConfig, where: str = "") -> None:
     sizes = None
     if getattr(config, "sequences", None):
         sizes = guard(lambda: fasta_chrom_sizes(config.sequences))
-    for key in ("loci", "negatives", "motifs"):
+    for key in ("loci", "negatives"):
         for path in as_list(getattr(config, key, None)):
             guard(lambda: require_file(path, key))
+    if getattr(config, "motifs", None):
+        guard(lambda: read_meme(config.motifs))
 
     used = set()
     for key in _CHROM_KEYS:

@@ -132,9 +132,18 @@ def load_windows(
             f"(the FASTA has {', '.join(list(sizes)[:5])} ...)"
         )
 
+    lengths = table["chrom"].map(sizes).to_numpy()
+    beyond = table["end"].to_numpy() > lengths
+    if beyond.any():
+        first = table[beyond].iloc[0]
+        raise InputError(
+            f"{', '.join(as_list(loci))} (config key '{key}'): {int(beyond.sum())} interval(s) end beyond "
+            f"their chromosome, e.g. {first.chrom}:{first.start}-{first.end} on {first.chrom} of "
+            f"{sizes[first.chrom]} bp in {sequences}; are the loci from another genome build?"
+        )
+
     half_in = in_window // 2 + max_jitter
     reach = max(in_window, out_window) - in_window // 2 + max_jitter
-    lengths = table["chrom"].map(sizes).to_numpy()
     fits = (table["center"].to_numpy() - half_in >= 0) & (table["center"].to_numpy() + reach <= lengths)
     counts["off a chromosome end"] = int((~fits).sum())
     table = table[fits].reset_index(drop=True)
@@ -160,6 +169,11 @@ def load_windows(
         X = extracted.pop(0)
         y = extracted.pop(0).float() if signals else None
         X_ctl = extracted.pop(0).float() if controls else None
+        centers = table["center"].to_numpy()
+        for key_, paths, width in (("signals", signals, out_window), ("controls", controls, in_window)):
+            for i, path in enumerate(as_list(paths)):
+                check_track_values(path, f"{key_}[{i}]", table["chrom"].to_numpy(),
+                                   centers - width // 2 - max_jitter, width + 2 * max_jitter)
 
         keep = X.sum(dim=1).min(dim=1).values > 0
         counts["with N in the sequence"] = int((~keep).sum())
@@ -189,6 +203,26 @@ def load_windows(
     return Windows(X=X, y=y, X_ctl=X_ctl, loci=table, max_jitter=max_jitter)
 
 
+def check_track_values(path: str, key: str, chroms: np.ndarray, starts: np.ndarray, width: int) -> None:
+    """Raise InputError if a bigWig holds NaN or negative values in the windows.
+
+    Signals and controls are read counts. tangermeme's reader turns NaN into
+    0, which would hide a broken track, so the windows are read again here
+    with NaN kept (figwig, the reader tangermeme uses).
+    """
+    from figwig import BigWigReader
+
+    values = BigWigReader(path).read(chroms, starts, width, keep_nan=True, n_jobs=2)
+    for problem, bad in (("NaN", np.isnan(values)), ("negative", values < 0)):
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise InputError(
+                f"{path} (config key '{key}'): {int(bad.sum())} {problem} value(s) in the windows read, "
+                f"the first at {chroms[row]}:{int(starts[row]) + int(col)}; a signal or control track "
+                "must hold read counts (>= 0)"
+            )
+
+
 def reverse_complement_tracks(tracks: torch.Tensor) -> torch.Tensor:
     """Tracks of the reverse-complement strand, shape (N, S, L) -> (N, S, L).
 
@@ -209,6 +243,11 @@ def reverse_complement_sequence(X: torch.Tensor) -> torch.Tensor:
 
 class TrainingSampler:
     """Shuffled, jittered, randomly reverse-complemented training batches.
+
+    Iterating gives the rest of the current epoch, or a new epoch when the
+    last one is done. `state_dict` / `load_state_dict` capture the position
+    within an epoch, so that training resumed from a checkpoint sees exactly
+    the batches that an uninterrupted run would have seen.
 
     Parameters
     ----------
@@ -234,18 +273,32 @@ class TrainingSampler:
             self.generator.seed()  # from the OS, leaving torch's global generator alone
         else:
             self.generator.manual_seed(random_state)
+        self.epoch = 0
+        self.order: torch.Tensor | None = None
+        self.position = 0
 
     def __len__(self) -> int:
         """Batches per epoch (the last, partial batch is dropped)."""
         return max(len(self.windows) // self.batch_size, 1)
 
+    @property
+    def epoch_done(self) -> bool:
+        """Whether the last epoch started has given all its batches."""
+        return self.order is None
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]:
-        """One epoch of batches ``(X, X_ctl, y)``; X is float32."""
+        """Batches ``(X, X_ctl, y)`` to the end of the epoch; X is float32."""
         w = self.windows
-        order = torch.randperm(len(w), generator=self.generator)
+        if self.order is None:
+            self.order = torch.randperm(len(w), generator=self.generator)
+            self.position = 0
+            self.epoch += 1
         size = min(self.batch_size, len(w))
-        for b in range(len(self)):
-            rows = order[b * size:(b + 1) * size]
+        while self.position < len(self):
+            rows = self.order[self.position * size:(self.position + 1) * size]
+            self.position += 1
+            if self.position == len(self):
+                self.order = None
             shift = torch.randint(0, 2 * w.max_jitter + 1, (len(rows), 1, 1), generator=self.generator)
             X = _crop(w.X[rows], shift, self.in_window).float()
             y = _crop(w.y[rows], shift, self.out_window)
@@ -257,6 +310,16 @@ class TrainingSampler:
                 if X_ctl is not None:
                     X_ctl[flip] = reverse_complement_tracks(X_ctl[flip])
             yield X, X_ctl, y
+            if self.order is None:
+                return
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state(), "epoch": self.epoch,
+                "order": self.order, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.epoch, self.order, self.position = state["epoch"], state["order"], state["position"]
 
 
 def _crop(tracks: torch.Tensor, shift: torch.Tensor, width: int) -> torch.Tensor:

@@ -161,6 +161,74 @@ def read_loci(paths: str | Sequence[str], key: str = "loci") -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------
+# MEME
+
+
+def read_meme(path: str | os.PathLike, key: str = "motifs") -> dict[str, np.ndarray]:
+    """Motifs of a MEME (minimal format) file.
+
+    tangermeme's `read_meme` reads well-formed files; this reader exists to
+    turn a malformed one into one message with the line that is wrong.
+
+    Returns
+    -------
+    dict
+        Motif name -> letter-probability matrix, shape (w, 4), columns A, C, G, T.
+    """
+    path = require_file(path, key)
+    where = f"{path} (config key '{key}')"
+    motifs: dict[str, np.ndarray] = {}
+    name, rows, width, header_line = None, [], 0, 0
+
+    def finish():
+        if name is None:
+            return
+        if not width:
+            raise InputError(f"{where}: motif '{name}' (line {header_line}) has no "
+                             "'letter-probability matrix' line")
+        if len(rows) != width:
+            raise InputError(f"{where}: motif '{name}' (line {header_line}) has {len(rows)} matrix rows, "
+                             f"its header says w= {width}")
+        motifs[name] = np.array(rows)
+
+    with open(path) as handle:
+        for lineno, line in enumerate(handle, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if fields[0] == "MOTIF":
+                finish()
+                if len(fields) < 2:
+                    raise InputError(f"{where}: line {lineno}: MOTIF without a name")
+                name, rows, width, header_line = fields[1], [], 0, lineno
+            elif name is not None and fields[0] == "letter-probability":
+                settings = dict(zip(fields[2::2], fields[3::2]))
+                try:
+                    width = int(settings["w="])
+                    alength = int(settings.get("alength=", 4))
+                except (KeyError, ValueError):
+                    raise InputError(f"{where}: line {lineno}: a letter-probability matrix line needs "
+                                     "'alength= 4 w= <width>'") from None
+                if alength != 4:
+                    raise InputError(f"{where}: line {lineno}: alength= {alength}; only DNA (ACGT) motifs are supported")
+            elif name is not None and width and len(rows) < width:
+                try:
+                    row = [float(x) for x in fields]
+                except ValueError:
+                    raise InputError(f"{where}: line {lineno}: matrix row of motif '{name}' is not numeric: "
+                                     f"{line.strip()!r}") from None
+                if len(row) != 4 or min(row) < 0 or abs(sum(row) - 1) > 0.02:
+                    raise InputError(f"{where}: line {lineno}: matrix row of motif '{name}' must be 4 "
+                                     f"probabilities summing to 1, got {line.strip()!r}")
+                rows.append(row)
+    finish()
+    if not motifs:
+        raise InputError(f"{where}: no motifs found; expected a MEME file with 'MOTIF' and "
+                         "'letter-probability matrix' sections")
+    return motifs
+
+
+# --------------------------------------------------------------------------
 # FASTA and bigWig
 
 
@@ -176,14 +244,14 @@ def fasta_chrom_sizes(path: str | os.PathLike, key: str = "sequences") -> dict[s
 
         try:
             pyfaidx.Fasta(str(path)).close()
-        except PermissionError:
+        except (pyfaidx.FastaIndexingError, ValueError) as err:
+            raise InputError(f"{path} (config key '{key}'): not a valid FASTA file ({err})") from None
+        except OSError:  # pyfaidx's word for "cannot write the index"
             raise InputError(
                 f"{path} (config key '{key}'): the FASTA has no .fai index and its folder is "
                 f"not writable; create one with `samtools faidx {path}` or copy the FASTA "
                 "to a writable folder"
             ) from None
-        except (pyfaidx.FastaIndexingError, ValueError) as err:
-            raise InputError(f"{path} (config key '{key}'): not a valid FASTA file ({err})") from None
     sizes = {}
     with open(fai) as handle:
         for line in handle:

@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import time
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -17,7 +18,7 @@ from tqdm.auto import tqdm
 from .checks import check_files
 from .config import FitConfig
 from .data import TrainingSampler, Windows, load_windows
-from .io import write_tsv
+from .io import atomic_output, write_tsv
 from .losses import bpnet_loss
 from .metrics import performance
 from .models import BPNet, receptive_field_half_width, save_model
@@ -32,8 +33,25 @@ _MAX_GRAD_NORM = 1.0
 @torch.no_grad()
 def predict_windows(model: BPNet, windows: Windows, batch_size: int,
                     device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """Profile logits (N, S, out_window) and log counts (N,) of windows."""
+    """Profile logits (N, S, out_window) and log counts (N,) of windows.
+
+    When the GPU runs out of memory, the batch size is halved and the
+    prediction retried (logged), down to batches of one.
+    """
     model.eval()
+    while True:
+        try:
+            return _predict_batches(model, windows, batch_size, device)
+        except torch.OutOfMemoryError:
+            if batch_size == 1:
+                raise
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            log.warning("out of memory with batches of %d; retrying with %d", batch_size, batch_size // 2)
+            batch_size //= 2
+
+
+def _predict_batches(model, windows, batch_size, device):
     logits, counts = [], []
     for i in range(0, len(windows), batch_size):
         X = windows.X[i:i + batch_size].to(device).float()
@@ -55,6 +73,114 @@ def _validate(model, windows, config, device) -> dict[str, float]:
         "valid_count_loss": float(count), "valid_count_pearson": summary["count_pearson"],
         "valid_profile_pearson": summary["profile_pearson"], "valid_profile_jsd": summary["profile_jsd"],
     }
+
+
+def checkpoint_path(model_path: str | os.PathLike) -> Path:
+    """Where training of `model_path` keeps its checkpoint."""
+    return Path(f"{model_path}.checkpoint")
+
+
+def _resumable(params: dict | None) -> dict | None:
+    """The parameters that must match for a checkpoint to be resumed."""
+    return params and {k: v for k, v in params.items() if k not in ("verbose", "device")}
+
+
+class _TrainingRun:
+    """The state of one training run, which is what a checkpoint holds."""
+
+    def __init__(self, model: BPNet, optimizer, sampler: TrainingSampler, valid: Windows,
+                 config: FitConfig, device: torch.device):
+        self.model, self.optimizer, self.sampler = model, optimizer, sampler
+        self.valid, self.config, self.device = valid, config, device
+        self.iteration = 0
+        self.examples = 0
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] = {"valid_loss": math.inf}
+        self.best_state: dict | None = None
+        self.stale = 0
+        self.running = [0.0, 0.0, 0.0]
+        self.running_n = 0
+        self.elapsed_before = 0.0
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Seconds of training, over all the runs resumed from checkpoints."""
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def step(self, X, X_ctl, y) -> None:
+        X, y = X.to(self.device), y.to(self.device)
+        X_ctl = None if X_ctl is None else X_ctl.to(self.device)
+        y_profile, y_counts = self.model(X, X_ctl)
+        loss, profile, count = bpnet_loss(y_profile, y_counts, y, self.config.alpha)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), _MAX_GRAD_NORM)
+        self.optimizer.step()
+        self.iteration += 1
+        self.examples += len(X)
+        for i, value in enumerate((loss, profile, count)):
+            self.running[i] += value.item()
+        self.running_n += 1
+
+    def validate(self) -> bool:
+        """Append a row to the history; True when early stopping says stop."""
+        elapsed = self.elapsed()
+        n = self.running_n
+        row = {"iteration": self.iteration, "epoch": self.sampler.epoch,
+               "train_loss": self.running[0] / n if n else math.nan,
+               "train_profile_loss": self.running[1] / n if n else math.nan,
+               "train_count_loss": self.running[2] / n if n else math.nan,
+               **_validate(self.model, self.valid, self.config, self.device),
+               "elapsed_s": elapsed, "examples_per_s": self.examples / max(elapsed, 1e-9)}
+        row["best"] = row["valid_loss"] < self.best["valid_loss"]
+        self.history.append(row)
+        if row["best"]:
+            self.best, self.stale = row, 0
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        else:
+            self.stale += 1
+        self.running, self.running_n = [0.0, 0.0, 0.0], 0
+        log.info("iteration %d epoch %d: train %.2f | valid %.2f (profile %.2f, count %.3f), "
+                 "count r %.3f, profile r %.3f, JSD %.3f%s", self.iteration, self.sampler.epoch,
+                 row["train_loss"], row["valid_loss"], row["valid_profile_loss"], row["valid_count_loss"],
+                 row["valid_count_pearson"], row["valid_profile_pearson"], row["valid_profile_jsd"],
+                 " *" if row["best"] else "")
+        return self.config.early_stopping is not None and self.stale >= self.config.early_stopping
+
+    def save(self, path: Path) -> None:
+        state = {
+            "config": self.config.to_params(),
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "sampler": self.sampler.state_dict(), "best_state": self.best_state,
+            "iteration": self.iteration, "examples": self.examples, "history": self.history,
+            "best": self.best, "stale": self.stale, "running": self.running,
+            "running_n": self.running_n, "elapsed": self.elapsed(),
+        }
+        with atomic_output(path) as tmp:
+            torch.save(state, tmp)
+
+    def resume(self, path: Path) -> bool:
+        """Continue from the checkpoint at `path` if there is one of this config."""
+        if not path.is_file():
+            return False
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as err:  # a truncated or foreign file: start over
+            log.warning("ignoring unreadable checkpoint %s (%s); training from the start", path, err)
+            return False
+        if _resumable(state.get("config")) != _resumable(self.config.to_params()):
+            log.warning("ignoring checkpoint %s of another config; training from the start", path)
+            return False
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.sampler.load_state_dict(state["sampler"])
+        for key in ("best_state", "iteration", "examples", "history", "best", "stale", "running", "running_n"):
+            setattr(self, key, state[key])
+        self.elapsed_before = state["elapsed"]
+        self.started = time.perf_counter()
+        log.info("resuming from checkpoint %s at iteration %d (epoch %d)", path, self.iteration,
+                 self.sampler.epoch)
+        return True
 
 
 def fit_model(config: FitConfig | Mapping[str, Any], model_path: str | os.PathLike,
@@ -89,8 +215,6 @@ def fit_model(config: FitConfig | Mapping[str, Any], model_path: str | os.PathLi
     """
     config = config if isinstance(config, FitConfig) else FitConfig.model_validate(dict(config))
     check_files(config)
-    device = select_device(config.device)
-    seed_everything(config.random_state)
 
     common = dict(sequences=config.sequences, signals=config.signals, controls=config.controls,
                   in_window=config.in_window, out_window=config.out_window,
@@ -99,6 +223,8 @@ def fit_model(config: FitConfig | Mapping[str, Any], model_path: str | os.PathLi
     train = load_windows(config.loci, chroms=config.training_chroms,
                          max_jitter=config.max_jitter, **common)
     valid = load_windows(config.loci, chroms=config.validation_chroms, **common)
+    device = select_device(config.device)
+    seed_everything(config.random_state)
     log.info("training on %d windows of %s, validating on %d of %s",
              len(train), ",".join(config.training_chroms), len(valid), ",".join(config.validation_chroms))
 
@@ -126,70 +252,28 @@ def fit_model(config: FitConfig | Mapping[str, Any], model_path: str | os.PathLi
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     sampler = TrainingSampler(train, config.batch_size, config.in_window, config.out_window,
                               config.reverse_complement, config.random_state)
+    run = _TrainingRun(model, optimizer, sampler, valid, config, device)
+    checkpoint = checkpoint_path(model_path)
+    if not run.resume(checkpoint):
+        run.validate()  # row 0: the untrained model, the baseline to beat
 
-    history: list[dict[str, Any]] = []
-    best = {"valid_loss": math.inf}
-    best_state = None
-    stale = 0
-    iteration = 0
-    running = np.zeros(3)
-    running_n = examples = 0
-    start = time.perf_counter()
     stop = False
-
-    def validate(epoch):
-        nonlocal best, best_state, stale, running, running_n, examples
-        elapsed = time.perf_counter() - start
-        train_means = running / running_n if running_n else np.full(3, np.nan)
-        row = {"iteration": iteration, "epoch": epoch,
-               "train_loss": train_means[0], "train_profile_loss": train_means[1],
-               "train_count_loss": train_means[2],
-               **_validate(model, valid, config, device),
-               "elapsed_s": elapsed, "examples_per_s": examples / max(elapsed, 1e-9)}
-        improved = row["valid_loss"] < best["valid_loss"]
-        row["best"] = improved
-        history.append(row)
-        if improved:
-            best, best_state, stale = row, copy.deepcopy(model.state_dict()), 0
-        else:
-            stale += 1
-        running, running_n = np.zeros(3), 0
-        log.info("iteration %d epoch %d: train %.2f | valid %.2f (profile %.2f, count %.3f), "
-                 "count r %.3f, profile r %.3f, JSD %.3f%s", iteration, epoch, row["train_loss"],
-                 row["valid_loss"], row["valid_profile_loss"], row["valid_count_loss"],
-                 row["valid_count_pearson"], row["valid_profile_pearson"], row["valid_profile_jsd"],
-                 " *" if improved else "")
-        return config.early_stopping is not None and stale >= config.early_stopping
-
-    # Row 0 is the untrained model: the baseline that training must beat.
-    validate(0)
-    for epoch in range(1, config.max_epochs + 1):
+    while not stop and not (sampler.epoch_done and sampler.epoch >= config.max_epochs):
         model.train()
-        for X, X_ctl, y in tqdm(sampler, desc=f"epoch {epoch}", disable=not config.verbose, leave=False):
-            X, y = X.to(device), y.to(device)
-            X_ctl = None if X_ctl is None else X_ctl.to(device)
-            y_profile, y_counts = model(X, X_ctl)
-            loss, profile, count = bpnet_loss(y_profile, y_counts, y, config.alpha)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), _MAX_GRAD_NORM)
-            optimizer.step()
-            iteration += 1
-            examples += len(X)
-            running += [loss.item(), profile.item(), count.item()]
-            running_n += 1
-            if iteration % config.validation_iter == 0:
-                stop = validate(epoch)
+        for X, X_ctl, y in tqdm(sampler, desc="training", disable=not config.verbose, leave=False):
+            run.step(X, X_ctl, y)
+            if run.iteration % config.validation_iter == 0:
+                stop = run.validate()
+                run.save(checkpoint)
                 model.train()
                 if stop:
+                    log.info("early stopping: %d validations without improvement", config.early_stopping)
                     break
-        if stop:
-            log.info("early stopping: %d validations without improvement", config.early_stopping)
-            break
-    if history[-1]["iteration"] != iteration:
-        validate(epoch)
+    if run.history[-1]["iteration"] != run.iteration:
+        run.validate()
 
-    model.load_state_dict(best_state)
+    best = run.best
+    model.load_state_dict(run.best_state)
     metadata = {
         "config": config.to_params(),
         "signals": list(config.signals),
@@ -201,11 +285,12 @@ def fit_model(config: FitConfig | Mapping[str, Any], model_path: str | os.PathLi
         "n_valid": len(valid),
         "best_iteration": best["iteration"],
         "validation": {k: v for k, v in best.items() if k.startswith("valid_")},
-        "training_seconds": time.perf_counter() - start,
+        "training_seconds": run.elapsed(),
         "device": str(device),
     }
-    write_tsv(history_path, pd.DataFrame(history))
+    write_tsv(history_path, pd.DataFrame(run.history))
     save_model(model, model_path, metadata)
+    checkpoint.unlink(missing_ok=True)
     log.info("saved %s (best iteration %d: valid loss %.3f, count r %.3f) and %s",
              model_path, best["iteration"], best["valid_loss"], best["valid_count_pearson"], history_path)
     return metadata

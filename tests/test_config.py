@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -21,7 +20,7 @@ from bpnet_core.config import (
 )
 from bpnet_core.errors import InputError
 
-from conftest import REPO, write_json
+from conftest import REPO
 
 CONFIGS = sorted((REPO / "config").glob("*.json"))
 FIT = json.loads((REPO / "config" / "bpnet_fit.json").read_text())

@@ -1,0 +1,119 @@
+"""Interrupted training resumes; nothing half-written; GPU out-of-memory retries."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+from bpnet_core.config import FitConfig
+from bpnet_core.data import load_windows
+from bpnet_core.io import atomic_output
+from bpnet_core.models import load_model
+from bpnet_core.train import checkpoint_path, fit_model, predict_windows
+
+from conftest import tiny_fit_config, write_json
+
+# Checkpoints every 2 iterations, long enough to be killed mid-run.
+RESUMABLE = dict(max_epochs=25, validation_iter=2, early_stopping=None)
+
+
+def _history(path):
+    return pd.read_csv(path, sep="\t").drop(columns=["elapsed_s", "examples_per_s"])
+
+
+def test_killed_fit_resumes_to_the_same_model(tiny_data, tmp_path):
+    config = tiny_fit_config(tiny_data, **RESUMABLE)
+    reference = tmp_path / "reference"
+    fit_model(FitConfig.model_validate(config), reference / "tiny.torch", reference / "tiny.history.tsv")
+
+    out = tmp_path / "killed"
+    params = write_json(tmp_path / "fit.json", config)
+    command = [sys.executable, "-m", "bpnet_core", "fit", "-p", str(params), "-o", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = checkpoint_path(out / "tiny.torch")
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.5)  # a few more checkpoints
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    assert checkpoint.exists()
+    # nothing that looks like a result is left behind
+    assert not (out / "tiny.torch").exists() and not (out / "tiny.history.tsv").exists()
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "resuming from checkpoint" in result.stderr
+    assert not checkpoint.exists()
+    a = load_model(reference / "tiny.torch").state_dict()
+    b = load_model(out / "tiny.torch").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    pd.testing.assert_frame_equal(_history(reference / "tiny.history.tsv"), _history(out / "tiny.history.tsv"))
+
+
+def test_checkpoint_of_another_config_is_ignored(tiny_data, tmp_path, caplog):
+    config = FitConfig.model_validate(tiny_fit_config(tiny_data, max_epochs=1))
+    other = config.model_copy(update={"lr": 0.1})
+    torch.save({"config": other.to_params()}, checkpoint_path(tmp_path / "m.torch"))
+    with caplog.at_level(logging.INFO, logger="bpnet_core"):
+        fit_model(config, tmp_path / "m.torch", tmp_path / "h.tsv")
+    assert "ignoring checkpoint" in caplog.text and "of another config" in caplog.text
+    assert pd.read_csv(tmp_path / "h.tsv", sep="\t")["iteration"].iloc[0] == 0
+    assert not checkpoint_path(tmp_path / "m.torch").exists()
+
+
+def test_verbose_and_device_do_not_invalidate_a_checkpoint(tiny_data):
+    from bpnet_core.train import _resumable
+
+    config = FitConfig.model_validate(tiny_fit_config(tiny_data))
+    same = config.model_copy(update={"verbose": True, "device": "cpu"})
+    assert _resumable(config.to_params()) == _resumable(same.to_params())
+    assert _resumable(config.to_params()) != _resumable(config.model_copy(update={"lr": 0.5}).to_params())
+
+
+def test_atomic_output_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "result.npz"
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+class _OutOfMemoryAbove(torch.nn.Module):
+    """Wraps a model; raises CUDA's out-of-memory error for batches above `limit`."""
+
+    def __init__(self, model, limit):
+        super().__init__()
+        self.model, self.limit, self.calls = model, limit, []
+
+    def forward(self, X, X_ctl=None):
+        self.calls.append(len(X))
+        if len(X) > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return self.model(X, X_ctl)
+
+
+def test_prediction_retries_with_smaller_batches(tiny_data, tmp_path, caplog):
+    config = FitConfig.model_validate(tiny_fit_config(tiny_data, max_epochs=1))
+    fit_model(config, tmp_path / "m.torch", tmp_path / "h.tsv")
+    model = load_model(tmp_path / "m.torch")
+    windows = load_windows(config.loci, config.sequences, controls=config.controls, chroms=["chr2"],
+                           in_window=config.in_window, out_window=config.out_window)
+    expected = predict_windows(model, windows, 64, torch.device("cpu"))
+    flaky = _OutOfMemoryAbove(model, limit=5)
+    with caplog.at_level(logging.WARNING, logger="bpnet_core"):
+        got = predict_windows(flaky, windows, 64, torch.device("cpu"))
+    assert "out of memory with batches of 64; retrying with 32" in caplog.text
+    assert max(flaky.calls[-3:]) <= 5
+    torch.testing.assert_close(torch.from_numpy(got[0]), torch.from_numpy(expected[0]))
+    torch.testing.assert_close(torch.from_numpy(got[1]), torch.from_numpy(expected[1]))
