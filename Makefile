@@ -31,6 +31,12 @@ demo: demo-data
 	@echo
 	@echo "Validation performance (chr2 peaks), results/demo/evaluate/demo.performance.tsv:"
 	@column -t -s "$$(printf '\t')" results/demo/evaluate/demo.performance.tsv | sed 's/^/  /'
+	@echo
+	@echo "TF-MoDISco patterns and their best match in resources/demo/motifs.meme (results/demo/modisco/report/):"
+	@cut -f1-5 results/demo/modisco/report/motifs.tsv | column -t -s "$$(printf '\t')" | sed 's/^/  /'
+	@echo
+	@echo "Marginalization on chr2 background (results/demo/marginalize/summary.tsv):"
+	@column -t -s "$$(printf '\t')" results/demo/marginalize/summary.tsv | sed 's/^/  /'
 
 test: install
 	$(BIN)/python -m pytest -q

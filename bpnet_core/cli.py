@@ -3,6 +3,8 @@
     bpnet-core fit -p fit.json          train a model
     bpnet-core predict -p predict.json  predicted profiles, counts, bigWigs
     bpnet-core evaluate -p eval.json    performance TSV
+    bpnet-core attribute -p attr.json   DeepLIFT/SHAP npz (for `modisco motifs`) and bigWig
+    bpnet-core marginalize -p marg.json motif insertion effects: summary TSV, HTML report
     bpnet-core validate CONFIG.json     check any config, print each stage's parameters
     bpnet-core demo-data DIR            write the demo dataset
     bpnet-core schema                   print the JSON Schema of the configs
@@ -46,6 +48,19 @@ def _evaluate(args) -> None:
     config = load_config(args.parameters, kind="evaluate")
     regions = Path(config.performance_filename).with_suffix(".regions.tsv")
     evaluate_model(config, regions_path=regions)
+
+
+def _attribute(args) -> None:
+    from .attribute import attribute_model
+
+    config = load_config(args.parameters, kind="attribute")
+    attribute_model(config, bigwig_path=str(Path(config.attr_filename).with_suffix(".bw")))
+
+
+def _marginalize(args) -> None:
+    from .marginalize import marginalize_motifs
+
+    marginalize_motifs(load_config(args.parameters, kind="marginalize"))
 
 
 def _validate(args) -> None:
@@ -94,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output-dir", default=".", help="where <name>.torch and <name>.history.tsv go")
     step("predict", _predict, "predict profiles and counts")
     step("evaluate", _evaluate, "evaluate a model against observed signal")
+    step("attribute", _attribute, "DeepLIFT/SHAP contributions (npz for modisco, bigWig)")
+    step("marginalize", _marginalize, "effect of inserting each motif into background loci")
 
     p = sub.add_parser("validate", help="check a config and print each stage's effective parameters")
     p.add_argument("config")

@@ -153,14 +153,19 @@ class ChromBPNetFitConfig(FitConfig):
     bias_fit_parameters: Optional[FitParameters] = None
 
 
-class PredictConfig(WindowedConfig):
-    """BPNet Predict: predicted profiles and counts at `loci` on `chroms`."""
+class ModelStepConfig(WindowedConfig):
+    """Keys of every step that runs a trained `model` at `loci` on `chroms`."""
 
     chroms: Optional[list[str]] = None
     model: str
     sequences: str
     loci: Paths
     controls: Optional[list[str]] = None
+
+
+class PredictConfig(ModelStepConfig):
+    """BPNet Predict: predicted profiles and counts at `loci` on `chroms`."""
+
     # Accepted as in the ChromBPNet pipeline example; read by evaluate.
     signals: Optional[list[str]] = None
     profile_filename: str = "y_profile.npz"
@@ -170,27 +175,16 @@ class PredictConfig(WindowedConfig):
     bigwig_prefix: Optional[str] = None
 
 
-class EvaluateConfig(WindowedConfig):
+class EvaluateConfig(ModelStepConfig):
     """Evaluate: metrics of a model against observed `signals` at `loci`."""
 
-    chroms: Optional[list[str]] = None
-    model: str
-    sequences: str
-    loci: Paths
     signals: list[str] = Field(min_length=1)
-    controls: Optional[list[str]] = None
     performance_filename: str = "performance.tsv"
 
 
-class AttributeConfig(WindowedConfig):
+class AttributeConfig(ModelStepConfig):
     """BPNet Attribute: DeepLIFT/SHAP contributions at `loci` on `chroms`."""
 
-    batch_size: PositiveInt = 64
-    chroms: Optional[list[str]] = None
-    model: str
-    sequences: str
-    loci: Paths
-    controls: Optional[list[str]] = None
     output: Literal["profile", "counts"] = "profile"
     ohe_filename: str = "ohe.npz"
     attr_filename: str = "attr.npz"
@@ -202,6 +196,9 @@ class ModiscoMotifsConfig(StepConfig):
     """Parameters of `modisco motifs`."""
 
     n_seqlets: PositiveInt = 100000
+    # Extension: the central window (bp) of the attributions that TF-MoDISco
+    # reads, `modisco motifs -w`.
+    window: PositiveInt = 400
     output_filename: str = "modisco_results.h5"
     verbose: bool = False
 
@@ -214,17 +211,12 @@ class ModiscoReportConfig(StepConfig):
     verbose: bool = False
 
 
-class MarginalizeConfig(WindowedConfig):
+class MarginalizeConfig(ModelStepConfig):
     """BPNet Marginalize: effect of inserting each motif into background loci."""
 
-    chroms: Optional[list[str]] = None
-    sequences: str
-    loci: Paths
-    controls: Optional[list[str]] = None
     motifs: str
     n_loci: PositiveInt = 100
     shuffle: bool = False
-    model: str
     output_filename: str = "marginalize/"
     # The pipeline examples call the same folder `output_folder`.
     output_folder: Optional[str] = None

@@ -6,7 +6,7 @@ import logging
 import os
 import random
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
@@ -41,6 +41,28 @@ def seed_everything(seed: int | None) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+T = TypeVar("T")
+
+
+def with_shrinking_batches(run: Callable[[int], T], batch_size: int, device) -> T:
+    """``run(batch_size)``, halving the batch size while the GPU runs out of memory.
+
+    Each retry is logged; out of memory with batches of one is raised.
+    """
+    import torch
+
+    while True:
+        try:
+            return run(batch_size)
+        except torch.OutOfMemoryError:
+            if batch_size == 1:
+                raise
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            log.warning("out of memory with batches of %d; retrying with %d", batch_size, batch_size // 2)
+            batch_size //= 2
 
 
 def run_logged(func: Callable[..., Any], *args: Any, log_path: str | os.PathLike | None = None,

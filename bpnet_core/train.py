@@ -22,7 +22,7 @@ from .io import atomic_output, write_tsv
 from .losses import bpnet_loss
 from .metrics import performance
 from .models import BPNet, receptive_field_half_width, save_model
-from .runtime import seed_everything, select_device
+from .runtime import seed_everything, select_device, with_shrinking_batches
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +39,8 @@ def predict_windows(model: BPNet, windows: Windows, batch_size: int,
     prediction retried (logged), down to batches of one.
     """
     model.eval()
-    while True:
-        try:
-            return _predict_batches(model, windows, batch_size, device)
-        except torch.OutOfMemoryError:
-            if batch_size == 1:
-                raise
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            log.warning("out of memory with batches of %d; retrying with %d", batch_size, batch_size // 2)
-            batch_size //= 2
+    return with_shrinking_batches(lambda size: _predict_batches(model, windows, size, device),
+                                  batch_size, device)
 
 
 def _predict_batches(model, windows, batch_size, device):

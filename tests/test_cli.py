@@ -119,3 +119,26 @@ def test_python_m_and_entry_point_agree():
     a = subprocess.run([sys.executable, "-m", "bpnet_core", "--version"], capture_output=True, text=True)
     b = subprocess.run([str(entry), "--version"], capture_output=True, text=True)
     assert a.stdout == b.stdout and a.stdout.startswith("bpnet-core ")
+
+
+def test_attribute_and_marginalize_from_single_step_jsons(tiny_data, tmp_path):
+    fit = write_json(tmp_path / "fit.json", tiny_fit_config(tiny_data, max_epochs=1))
+    assert run_cli("fit", "-p", fit, "-o", tmp_path).returncode == 0
+    common = {"model": str(tmp_path / "tiny.torch"), "sequences": str(tiny_data["sequences"]),
+              "controls": [str(tiny_data["control_plus"]), str(tiny_data["control_minus"])],
+              "in_window": 206, "out_window": 100, "chroms": ["chr2"]}
+    attribute = write_json(tmp_path / "attribute.json", {**common, "loci": str(tiny_data["peaks"]),
+                                                         "n_shuffles": 2, "attr_filename": "a.npz"})
+    result = run_cli("attribute", "-p", attribute, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with np.load(tmp_path / "ohe.npz") as ohe, np.load(tmp_path / "a.npz") as attr:
+        assert ohe["arr_0"].shape == attr["arr_0"].shape and ohe["arr_0"].shape[1:] == (4, 206)
+    assert (tmp_path / "a.bw").is_file() and (tmp_path / "a.loci.tsv").is_file()
+
+    marginalize = write_json(tmp_path / "marginalize.json", {
+        **common, "loci": str(tiny_data["negatives"]), "motifs": str(tiny_data["motifs"]), "n_loci": 5,
+        "output_filename": "marg/"})
+    result = run_cli("marginalize", "-p", marginalize, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = pd.read_csv(tmp_path / "marg" / "summary.tsv", sep="\t")
+    assert len(summary) == 6 and (tmp_path / "marg" / "report.html").is_file()

@@ -45,8 +45,9 @@ def _load_pipeline():
             )
         model = model_path(pipeline)
         stages = pipeline_stages(pipeline, model=model, source=CONFIG_SOURCE)
-        for stage in ("fit", "predict", "evaluate"):
-            check_files(stages[stage], where=f"{CONFIG_SOURCE}: {stage}")
+        for stage in ("fit", "predict", "evaluate", "attribute", "modisco_report", "marginalize"):
+            if stage in stages:
+                check_files(stages[stage], where=f"{CONFIG_SOURCE}: {stage}")
     except InputError as err:
         sys.exit(f"error: {err}")
     return pipeline_name(pipeline), model, stages
@@ -96,19 +97,46 @@ def evaluate_inputs(wildcards):
     return {**predict_inputs(wildcards), "loci": as_list(stage.loci), "signals": stage.signals}
 
 
+def attribute_inputs(wildcards):
+    stage = STAGES["attribute"]
+    return {**_fasta("attribute"), "model": MODEL, "loci": as_list(stage.loci), "controls": as_list(stage.controls)}
+
+
+def report_inputs(wildcards):
+    motifs = STAGES["modisco_report"].motifs
+    return {"motifs": motifs} if motifs else {}
+
+
+def marginalize_inputs(wildcards):
+    stage = STAGES["marginalize"]
+    return {
+        **_fasta("marginalize"),
+        "model": MODEL,
+        "loci": as_list(stage.loci),
+        "controls": as_list(stage.controls),
+        "motifs": stage.motifs,
+    }
+
+
 def n_tracks():
     return len(STAGES["fit"].signals)
 
 
 def final_outputs():
-    outputs = expand(
-        [
-            "results/{name}/predict/{name}.profile.npz",
-            "results/{name}/predict/{name}.counts.npz",
-            "results/{name}/evaluate/{name}.performance.tsv",
-        ],
-        name=re.escape(NAME),
-    )
+    patterns = [
+        "results/{name}/predict/{name}.profile.npz",
+        "results/{name}/predict/{name}.counts.npz",
+        "results/{name}/evaluate/{name}.performance.tsv",
+    ]
+    if "attribute" in STAGES:
+        patterns.append("results/{name}/attribute/{name}.contrib.bw")
+        if "modisco_motifs" in STAGES:
+            patterns.append("results/{name}/modisco/{name}.motifs.meme")
+            if "modisco_report" in STAGES:
+                patterns.append("results/{name}/modisco/report/report.html")
+    if "marginalize" in STAGES:
+        patterns.append("results/{name}/marginalize/summary.tsv")
+    outputs = expand(patterns, name=NAME)
     outputs += expand("results/{name}/predict/{name}.predicted.{track}.bw", name=NAME, track=range(n_tracks()))
     if MODEL == FIT_MODEL:
         outputs.append(FIT_MODEL)

@@ -1,0 +1,18 @@
+rule marginalize_motifs:
+    input:
+        unpack(marginalize_inputs),
+    output:
+        summary="results/{name}/marginalize/summary.tsv",
+        html="results/{name}/marginalize/report.html",
+    params:
+        config=stage_params("marginalize"),
+        folder="results/{name}/marginalize",
+    log:
+        "results/{name}/logs/marginalize_motifs.log",
+    benchmark:
+        "results/{name}/benchmarks/marginalize_motifs.tsv"
+    threads: workflow.cores
+    conda:
+        "../envs/bpnet_core.yaml"
+    script:
+        "../scripts/marginalize_motifs.py"
