@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,40 @@ def tiny_pipeline_config(data: dict[str, Path], **overrides) -> dict:
 def write_json(path: Path, data: dict) -> Path:
     path.write_text(json.dumps(data, indent=2))
     return path
+
+
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+
+
+def snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run the workflow in `workdir` with `config`, 2 cores."""
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+         "--configfile", str(config), "--cores", "2", *args],
+        capture_output=True, text=True)
+
+
+def with_interpretation(data: dict, tiny_data) -> dict:
+    """The tiny pipeline plus attribute, TF-MoDISco and marginalize blocks."""
+    return {
+        **data,
+        "attribute_parameters": {"n_shuffles": 3, "batch_size": 8},
+        "modisco_motifs_parameters": {"n_seqlets": 500, "window": 100},
+        "modisco_report_parameters": {"motifs": str(tiny_data["motifs"])},
+        "marginalize_parameters": {"loci": str(tiny_data["negatives"]), "chroms": ["chr2"], "n_loci": 10},
+    }
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tiny_data, tmp_path_factory):
+    """One full run of the workflow on the tiny data: (workdir, config path, config dict).
+
+    Shared by the workflow and report tests; they only read its results and
+    dry-run edited copies of its config.
+    """
+    workdir = tmp_path_factory.mktemp("workflow")
+    data = with_interpretation(tiny_pipeline_config(tiny_data), tiny_data)
+    config = write_json(workdir / "tiny.json", data)
+    result = snakemake(workdir, config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return workdir, config, data

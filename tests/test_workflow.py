@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import copy
 import re
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
-from conftest import REPO, tiny_pipeline_config, write_json
-
-SNAKEFILE = REPO / "workflow" / "Snakefile"
-
-
-def snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
-         "--configfile", str(config), "--cores", "2", *args],
-        capture_output=True, text=True)
-
+from conftest import snakemake, write_json
 
 def planned_jobs(workdir: Path, config: Path) -> Counter:
     """Rule name -> number of jobs a dry run plans (empty when nothing to do)."""
@@ -37,27 +24,6 @@ def planned_jobs(workdir: Path, config: Path) -> Counter:
     return Counter({rule: int(n) for rule, n in rows})
 
 
-def with_interpretation(data: dict, tiny_data) -> dict:
-    """The tiny pipeline plus attribute, TF-MoDISco and marginalize blocks."""
-    return {
-        **data,
-        "attribute_parameters": {"n_shuffles": 3, "batch_size": 8},
-        "modisco_motifs_parameters": {"n_seqlets": 500, "window": 100},
-        "modisco_report_parameters": {"motifs": str(tiny_data["motifs"])},
-        "marginalize_parameters": {"loci": str(tiny_data["negatives"]), "chroms": ["chr2"], "n_loci": 10},
-    }
-
-
-@pytest.fixture(scope="module")
-def pipeline_run(tiny_data, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("workflow")
-    data = with_interpretation(tiny_pipeline_config(tiny_data), tiny_data)
-    config = write_json(workdir / "tiny.json", data)
-    result = snakemake(workdir, config)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return workdir, config, data
-
-
 def test_pipeline_writes_every_output(pipeline_run):
     workdir, _, _ = pipeline_run
     out = workdir / "results" / "tiny"
@@ -67,7 +33,7 @@ def test_pipeline_writes_every_output(pipeline_run):
                  "attribute/tiny.ohe.npz", "attribute/tiny.attr.npz", "attribute/tiny.loci.tsv",
                  "attribute/tiny.contrib.bw", "modisco/tiny.modisco.h5", "modisco/tiny.motifs.meme",
                  "modisco/report/motifs.tsv", "modisco/report/report.html",
-                 "marginalize/summary.tsv", "marginalize/report.html",
+                 "marginalize/summary.tsv", "marginalize/report.html", "tiny.report.html",
                  "logs/fit_model.log", "logs/predict_peaks.log", "logs/evaluate_model.log",
                  "benchmarks/fit_model.tsv"]:
         assert (out / path).is_file(), path
@@ -96,7 +62,7 @@ def test_predict_block_change_reruns_only_prediction(pipeline_run):
     config = _edited(pipeline_run, "predict_edit.json",
                      lambda d: d["predict_parameters"].update(batch_size=3))
     assert planned_jobs(workdir, config) == Counter(
-        {"predict_peaks": 1, "export_predicted_bigwig": 2, "all": 1})
+        {"predict_peaks": 1, "export_predicted_bigwig": 2, "write_report": 1, "all": 1})
 
 
 INTERPRETATION = {"attribute_peaks": 1, "discover_motifs": 1, "report_motifs": 1, "export_motifs": 1}
@@ -107,7 +73,7 @@ def test_fit_block_change_reruns_fit_and_downstream(pipeline_run):
     config = _edited(pipeline_run, "fit_edit.json", lambda d: d["fit_parameters"].update(lr=0.002))
     assert planned_jobs(workdir, config) == Counter(
         {"fit_model": 1, "predict_peaks": 1, "export_predicted_bigwig": 2, "evaluate_model": 1,
-         **INTERPRETATION, "marginalize_motifs": 1, "all": 1})
+         **INTERPRETATION, "marginalize_motifs": 1, "write_report": 1, "all": 1})
 
 
 def test_marginalize_motifs_change_reruns_only_marginalize(pipeline_run, tmp_path):
@@ -116,7 +82,7 @@ def test_marginalize_motifs_change_reruns_only_marginalize(pipeline_run, tmp_pat
     motifs.write_text(Path(pipeline_run[2]["modisco_report_parameters"]["motifs"]).read_text())
     config = _edited(pipeline_run, "marg_edit.json",
                      lambda d: d["marginalize_parameters"].update(motifs=str(motifs)))
-    assert planned_jobs(workdir, config) == Counter({"marginalize_motifs": 1, "all": 1})
+    assert planned_jobs(workdir, config) == Counter({"marginalize_motifs": 1, "write_report": 1, "all": 1})
 
 
 def test_report_motifs_change_reruns_only_the_report(pipeline_run, tmp_path):
@@ -132,14 +98,14 @@ def test_report_motifs_change_reruns_only_the_report(pipeline_run, tmp_path):
         d["marginalize_parameters"]["motifs"] = original
 
     config = _edited(pipeline_run, "report_edit.json", edit)
-    assert planned_jobs(workdir, config) == Counter({"report_motifs": 1, "all": 1})
+    assert planned_jobs(workdir, config) == Counter({"report_motifs": 1, "write_report": 1, "all": 1})
 
 
 def test_attribute_change_reruns_interpretation_never_fit(pipeline_run):
     workdir = pipeline_run[0]
     config = _edited(pipeline_run, "attr_edit.json",
                      lambda d: d["attribute_parameters"].update(n_shuffles=4))
-    assert planned_jobs(workdir, config) == Counter({**INTERPRETATION, "all": 1})
+    assert planned_jobs(workdir, config) == Counter({**INTERPRETATION, "write_report": 1, "all": 1})
 
 
 def test_existing_model_skips_fit(pipeline_run, tmp_path):

@@ -122,7 +122,13 @@ def n_tracks():
     return len(STAGES["fit"].signals)
 
 
-def final_outputs():
+def all_stage_params():
+    """Every stage's effective parameters, for the dataset report."""
+    return {stage: stage_params(stage) for stage in STAGES}
+
+
+def dataset_outputs(wildcards):
+    """Every result of a dataset but its report."""
     patterns = [
         "results/{name}/predict/{name}.profile.npz",
         "results/{name}/predict/{name}.counts.npz",
@@ -136,8 +142,13 @@ def final_outputs():
                 patterns.append("results/{name}/modisco/report/report.html")
     if "marginalize" in STAGES:
         patterns.append("results/{name}/marginalize/summary.tsv")
-    outputs = expand(patterns, name=NAME)
-    outputs += expand("results/{name}/predict/{name}.predicted.{track}.bw", name=NAME, track=range(n_tracks()))
+    outputs = expand(patterns, name=wildcards.name)
+    outputs += expand("results/{name}/predict/{name}.predicted.{track}.bw", name=wildcards.name,
+                      track=range(n_tracks()))
     if MODEL == FIT_MODEL:
         outputs.append(FIT_MODEL)
     return outputs
+
+
+def final_outputs():
+    return expand("results/{name}/{name}.report.html", name=NAME)

@@ -1,0 +1,18 @@
+rule write_report:
+    input:
+        dataset_outputs,
+    output:
+        report(
+            "results/{name}/{name}.report.html",
+            category="Dataset reports",
+            subcategory="{name}",
+        ),
+    params:
+        config=all_stage_params(),
+        results="results/{name}",
+    log:
+        "results/{name}/logs/write_report.log",
+    conda:
+        "../envs/bpnet_core.yaml"
+    script:
+        "../scripts/write_report.py"
