@@ -267,8 +267,12 @@ def _motif_plot(name: str, consensus: str, before: np.ndarray, after: np.ndarray
     _save_png(figure, path)
 
 
-def _figure_name(index: int, motif: str) -> str:
-    # Motif names come from the MEME file: keep them out of paths and URLs.
+def figure_name(index: int, motif: str) -> str:
+    """File name (in the report's figures/ folder) of motif `index`'s profile plot.
+
+    Public because the dataset report embeds these figures. Motif names come
+    from the MEME file, so they are kept out of paths and URLs.
+    """
     return f"motif_{index:03d}_{re.sub(r'[^A-Za-z0-9_.-]+', '_', motif)}.png"
 
 
@@ -280,7 +284,7 @@ def _write_report(folder: Path, config: MarginalizeConfig, summary: pd.DataFrame
     sections = []
     if not config.minimal:
         for index, row in summary.iterrows():
-            name = _figure_name(index, row["motif"])
+            name = figure_name(index, row["motif"])
             _motif_plot(row["motif"], row["consensus"], before, after[row["motif"]], figures / name)
             sections.append(f"<h3>{html.escape(row['motif'])} <code>{row['consensus']}</code></h3>\n"
                             f'<img src="figures/{name}" alt="predictions with and without '

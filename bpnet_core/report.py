@@ -25,7 +25,7 @@ from matplotlib.textpath import TextPath
 from matplotlib.transforms import Affine2D
 
 from .io import atomic_output
-from .marginalize import _figure_name
+from .marginalize import figure_name
 from .models import load_model
 from .predict import predicted_tracks
 
@@ -241,7 +241,7 @@ def _marginalization(results_dir: Path) -> str | None:
         parts.append(_img(bar.read_bytes(), "change in predicted log counts per motif"))
     # The figure names carry the row index of summary.tsv as marginalize wrote it.
     for index in summary["delta_log_counts"].nlargest(N_MARGINALIZE_FIGURES).index:
-        path = folder / "figures" / _figure_name(index, summary.loc[index, "motif"])
+        path = folder / "figures" / figure_name(index, summary.loc[index, "motif"])
         if path.is_file():
             parts.append(f"<h3>{html.escape(summary.loc[index, 'motif'])}</h3>\n"
                          f"{_img(path.read_bytes(), summary.loc[index, 'motif'])}")
