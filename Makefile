@@ -1,6 +1,7 @@
 # Two commands do everything on a machine with python3 (>= 3.11) and pip:
-#   make demo   set up .venv, simulate the demo data, run the whole pipeline
-#   make test   set up .venv, run the test suite
+#   make demo        set up .venv, simulate the demo data, run the whole BPNet pipeline
+#   make demo-atac   the same for the ChromBPNet demo (simulated ATAC-seq)
+#   make test        set up .venv, run the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,7 @@ CORES ?= 2
 # Override for another build, e.g. make TORCH='torch==2.13.0 --index-url ...'.
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo demo-data test lint schema clean
+.PHONY: install demo demo-data demo-atac demo-atac-data test lint schema clean
 
 install: $(VENV)/.installed
 
@@ -38,6 +39,25 @@ demo: demo-data
 	@echo "Marginalization on chr2 background (results/demo/marginalize/summary.tsv):"
 	@column -t -s "$$(printf '\t')" results/demo/marginalize/summary.tsv | sed 's/^/  /'
 
+demo-atac-data: install
+	$(BIN)/bpnet-core demo-data resources/demo_atac --assay atac > /dev/null
+
+demo-atac: demo-atac-data
+	$(BIN)/snakemake --cores $(CORES) --configfile config/demo_atac.json
+	@echo
+	@echo "Bias model QC (results/demo_atac/bias_qc/qc.json; TF-MoDISco patterns of the bias model at peaks):"
+	@grep -E '"(flagged|pearson)"' results/demo_atac/bias_qc/qc.json | sed 's/^ */  /'
+	@cut -f1-5 results/demo_atac/bias_qc/motifs/motifs.tsv | column -t -s "$$(printf '\t')" | sed 's/^/  /'
+	@echo
+	@echo "Validation performance of the full model (chr2 peaks), results/demo_atac/evaluate/demo_atac.performance.tsv:"
+	@column -t -s "$$(printf '\t')" results/demo_atac/evaluate/demo_atac.performance.tsv | sed 's/^/  /'
+	@echo
+	@echo "TF-MoDISco patterns of the accessibility model (results/demo_atac/modisco/report/):"
+	@cut -f1-5 results/demo_atac/modisco/report/motifs.tsv | column -t -s "$$(printf '\t')" | sed 's/^/  /'
+	@echo
+	@echo "Marginalization with the accessibility model (results/demo_atac/marginalize/summary.tsv):"
+	@column -t -s "$$(printf '\t')" results/demo_atac/marginalize/summary.tsv | sed 's/^/  /'
+
 test: install
 	$(BIN)/python -m pytest -q
 
@@ -49,4 +69,4 @@ schema: install
 	$(BIN)/bpnet-core schema > workflow/schemas/config.schema.json
 
 clean:
-	rm -rf results resources/demo .snakemake
+	rm -rf results resources/demo resources/demo_atac .snakemake

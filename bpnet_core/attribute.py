@@ -147,8 +147,12 @@ def attribute_model(config: AttributeConfig | Mapping[str, Any],
                     ohe_path: str | os.PathLike | None = None,
                     attr_path: str | os.PathLike | None = None,
                     loci_path: str | os.PathLike | None = None,
-                    bigwig_path: str | os.PathLike | None = None) -> dict[str, Any]:
+                    bigwig_path: str | os.PathLike | None = None,
+                    max_loci: int | None = None) -> dict[str, Any]:
     """DeepLIFT/SHAP contributions at `loci` on `chroms`, for the `output` head.
+
+    With `max_loci`, a random subset of that many loci (seeded by
+    `random_state`, kept in genome order) is used.
 
     Writes
     - `ohe_path` (default `ohe_filename`): ``arr_0``, the one-hot sequences,
@@ -170,6 +174,10 @@ def attribute_model(config: AttributeConfig | Mapping[str, Any],
     """
     config = config if isinstance(config, AttributeConfig) else AttributeConfig.model_validate(dict(config))
     model, windows, device = load_model_and_windows(config)
+    if max_loci is not None and len(windows) > max_loci:
+        rows = np.sort(np.random.default_rng(config.random_state).choice(len(windows), max_loci, replace=False))
+        log.info("attributing a random %d of the %d loci", max_loci, len(windows))
+        windows = windows.subset(rows)
     head = attribution_head(model, config.output)
     log.info("DeepLIFT/SHAP of the %s head on %d sequences, %d shuffles each", config.output,
              len(windows), config.n_shuffles)

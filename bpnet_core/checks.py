@@ -48,7 +48,7 @@ def check_files(config: StepConfig, where: str = "") -> None:
     sizes = None
     if getattr(config, "sequences", None):
         sizes = guard(lambda: fasta_chrom_sizes(config.sequences))
-    for key in ("loci", "negatives"):
+    for key in ("loci", "negatives", "peaks"):
         for path in as_list(getattr(config, key, None)):
             guard(lambda: require_file(path, key))
     if getattr(config, "motifs", None):

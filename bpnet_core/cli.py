@@ -6,7 +6,7 @@
     bpnet-core attribute -p attr.json   DeepLIFT/SHAP npz (for `modisco motifs`) and bigWig
     bpnet-core marginalize -p marg.json motif insertion effects: summary TSV, HTML report
     bpnet-core validate CONFIG.json     check any config, print each stage's parameters
-    bpnet-core demo-data DIR            write the demo dataset
+    bpnet-core demo-data DIR [--assay atac]   write a demo dataset
     bpnet-core schema                   print the JSON Schema of the configs
 
 `python -m bpnet_core` is the same command line.
@@ -21,8 +21,7 @@ from pathlib import Path
 
 from . import __version__
 from .checks import check_files
-from .config import PIPELINE_MODELS, load_config, json_schema, model_path, pipeline_stages
-from .errors import InputError
+from .config import PIPELINE_MODELS, ChromBPNetFitConfig, load_config, json_schema, model_paths, pipeline_stages
 from .runtime import run_logged
 
 
@@ -30,8 +29,11 @@ def _fit(args) -> None:
     from .train import fit_model
 
     config = load_config(args.parameters, kind="fit")
-    if config.__class__.__name__ == "ChromBPNetFitConfig":
-        raise InputError(f"{args.parameters}: ChromBPNet training is not available in this version yet")
+    if isinstance(config, ChromBPNetFitConfig):
+        from .chrombpnet import fit_chrombpnet_step
+
+        fit_chrombpnet_step(config, args.output_dir, source=args.parameters)
+        return
     out = Path(args.output_dir)
     fit_model(config, out / f"{config.name}.torch", out / f"{config.name}.history.tsv")
 
@@ -75,16 +77,19 @@ def _validate(args) -> None:
             check_files(stage_config, where=f"{args.config}: {stage}")
     report = {"config": args.config, "kind": kind or type(config).__name__}
     if kind is not None:
-        report["model"] = model_path(config)
+        report["models"] = model_paths(config)
     report["stages"] = {stage: c.to_params() for stage, c in stages.items()}
     json.dump(report, sys.stdout, indent=2)
     print()
 
 
 def _demo_data(args) -> None:
-    from .demo import simulate_demo
+    if args.assay == "atac":
+        from .demo_atac import simulate_atac_demo as simulate
+    else:
+        from .demo import simulate_demo as simulate
 
-    paths = simulate_demo(args.output_dir, seed=args.seed)
+    paths = simulate(args.output_dir, seed=args.seed)
     for key, path in paths.items():
         print(f"{key}\t{path}")
 
@@ -122,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo-data", help="write the simulated demo dataset")
     p.add_argument("output_dir")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--assay", choices=["chip", "atac"], default="chip",
+                   help="chip: stranded ChIP-nexus-like BPNet demo; atac: Tn5-biased ChromBPNet demo")
     p.set_defaults(func=_demo_data)
 
     p = sub.add_parser("schema", help="print the JSON Schema of every config")

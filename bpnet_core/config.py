@@ -141,6 +141,27 @@ def _partial(model: type[StepConfig], name: str) -> type[StepConfig]:
 FitParameters = _partial(FitConfig, "FitParameters")
 
 
+class BiasFitConfig(FitConfig):
+    """The bias step of ChromBPNet Fit: a BPNet of the enzyme's sequence bias.
+
+    Trained on the background regions of `loci` whose total counts are at
+    most `beta` x the 1st percentile of total counts in `peaks` (the
+    official recipe), then its count output is shifted to match the mean
+    observed log counts of those regions.
+    """
+
+    name: str = "chrombpnet"
+    n_layers: NonNegativeInt = 4
+    alpha: NonNegativeFloat = 10.0
+    beta: PositiveFloat = 0.5
+    # The peaks whose low count quantile sets the threshold (the fit's loci).
+    peaks: Paths
+
+
+BiasFitParameters = create_model("BiasFitParameters", __base__=StepConfig,
+                                 **_optional_fields([BiasFitConfig], exclude={"peaks"}))
+
+
 class ChromBPNetFitConfig(FitConfig):
     """ChromBPNet Fit: a frozen bias model plus an accessibility model."""
 
@@ -150,7 +171,33 @@ class ChromBPNetFitConfig(FitConfig):
     negatives: Optional[Paths] = None
     bias_model: Optional[str] = None
     accessibility_model: Optional[str] = None
-    bias_fit_parameters: Optional[FitParameters] = None
+    bias_fit_parameters: Optional[BiasFitParameters] = None
+    # Extension: background regions drawn afresh each epoch, as a fraction
+    # of the peaks (the official recipe's 0.1).
+    negative_ratio: NonNegativeFloat = 0.1
+
+    @model_validator(mode="after")
+    def _check_chrombpnet(self):
+        if self.controls:
+            raise ValueError("controls: ChromBPNet models take no control tracks; use null")
+        if self.negatives is None:
+            raise ValueError("negatives: ChromBPNet needs background regions (a BED file) "
+                             "to train the bias model and to sample with the peaks")
+        return self
+
+
+def bias_fit_config(config: ChromBPNetFitConfig, source: str = "<config>") -> BiasFitConfig:
+    """The bias step of a ChromBPNet Fit config.
+
+    Its keys, overridden by the non-null keys of `bias_fit_parameters`,
+    with 4 layers unless said otherwise and `loci` the `negatives`.
+    """
+    top = {key: value for key, value in config.model_dump(exclude_none=True).items()
+           if key in BiasFitConfig.model_fields and key != "n_layers"}
+    block = config.bias_fit_parameters
+    nested = block.model_dump(exclude_none=True) if block is not None else {}
+    merged = {**top, "loci": config.negatives, "peaks": config.loci, **nested}
+    return _validate(BiasFitConfig, merged, source, prefix="bias_fit_parameters")
 
 
 class ModelStepConfig(WindowedConfig):
@@ -224,6 +271,34 @@ class MarginalizeConfig(ModelStepConfig):
     minimal: bool = True
 
 
+class BiasQCConfig(WindowedConfig):
+    """Extension: quality control of a ChromBPNet bias model (``bias_qc_parameters``).
+
+    The bias model's profile contributions at up to `n_loci` peaks go
+    through TF-MoDISco and are matched against `motifs`; a pattern whose
+    best significant match (q < `max_qvalue`) is not an enzyme-bias motif
+    (a name starting with TN5 or DNASE, as in the chrombpnet motif file)
+    flags the model, as do count Pearson correlations at or below the
+    official bounds (0 on background, -0.3 on peaks, validation
+    chromosomes). A flagged model stops the pipeline unless `accept`.
+    """
+
+    model: str
+    sequences: str
+    loci: Paths
+    negatives: Paths
+    signals: list[str] = Field(min_length=1)
+    chroms: list[str]
+    motifs: Optional[str] = None
+    n_loci: PositiveInt = 30000
+    n_shuffles: PositiveInt = 20
+    n_seqlets: PositiveInt = 100000
+    window: PositiveInt = 400
+    max_qvalue: PositiveFloat = 0.05
+    random_state: Optional[int] = 0
+    accept: bool = False
+
+
 # Keys that name one stage's output file: never inherited from the top level.
 _OUTPUT_KEYS = {
     "profile_filename", "counts_filename", "bigwig_prefix", "performance_filename",
@@ -240,12 +315,13 @@ _BPNET_STAGES = {
     "modisco_report": ModiscoReportConfig,
     "marginalize": MarginalizeConfig,
 }
-_CHROMBPNET_STAGES = {"bias_fit": FitConfig, **_BPNET_STAGES, "fit": ChromBPNetFitConfig}
+_CHROMBPNET_STAGES = {"bias_fit": BiasFitConfig, "bias_qc": BiasQCConfig, **_BPNET_STAGES,
+                      "fit": ChromBPNetFitConfig}
 STEP_MODELS: dict[str, type[StepConfig]] = {**_BPNET_STAGES, "chrombpnet_fit": ChromBPNetFitConfig}
 
 
 def _pipeline_model(name: str, stages: dict[str, type[StepConfig]]) -> type[StepConfig]:
-    fields = _optional_fields(stages.values(), exclude=_OUTPUT_KEYS | {"bias_fit_parameters"})
+    fields = _optional_fields(stages.values(), exclude=_OUTPUT_KEYS | {"bias_fit_parameters", "peaks"})
     # `model` names the model to use instead of fitting one (see model_path).
     for stage, model in stages.items():
         fields[f"{stage}_parameters"] = (Optional[_partial(model, f"{stage}_parameters")], None)
@@ -260,9 +336,10 @@ ChromBPNetPipelineConfig = _pipeline_model("ChromBPNetPipelineConfig", _CHROMBPN
 _BLOCK_DEFAULTS = {"bias_fit": {"n_layers": 4}}
 
 # Stages that always run; the others run when their block is in the config.
-_CORE_STAGES = {"bias_fit", "fit", "predict", "evaluate"}
+_CORE_STAGES = {"bias_fit", "bias_qc", "fit", "predict", "evaluate"}
 
-_CHROMBPNET_KEYS = {"bias_model", "accessibility_model", "beta", "negatives", "bias_fit_parameters"}
+_CHROMBPNET_KEYS = {"bias_model", "accessibility_model", "beta", "negatives", "bias_fit_parameters",
+                    "bias_qc_parameters", "negative_ratio"}
 
 
 # --------------------------------------------------------------------------
@@ -454,15 +531,12 @@ def _merge(config: StepConfig, stage: str, extra: dict | None = None) -> dict:
     return merged
 
 
-def pipeline_stages(config: StepConfig, model: str | None = None, source: str = "<config>") -> dict[str, StepConfig]:
+def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, StepConfig]:
     """The effective config of every stage of a pipeline.
 
     Parameters
     ----------
     config : BPNetPipelineConfig or ChromBPNetPipelineConfig
-    model : str, optional
-        The model file that the stages after fit use (see `model_path`);
-        defaults to ``model_path(config)``.
     source : str
         The config's file name, for messages.
 
@@ -470,21 +544,40 @@ def pipeline_stages(config: StepConfig, model: str | None = None, source: str = 
     -------
     dict
         Stage name -> validated step config. Stages: ``fit``, ``predict``,
-        ``evaluate`` (and ``bias_fit`` for ChromBPNet) always; ``attribute``,
-        ``modisco_motifs``, ``modisco_report``, ``marginalize`` when their
-        ``*_parameters`` block is in the config or the top level gives
-        all they need.
+        ``evaluate`` (and ``bias_fit``, ``bias_qc`` for ChromBPNet) always;
+        ``attribute``, ``modisco_motifs``, ``modisco_report``,
+        ``marginalize`` when their ``*_parameters`` block is in the config
+        or the top level gives all they need. Model files follow
+        `model_paths`: evaluate uses ``model`` (for ChromBPNet the full
+        model, which predicts the observed signal), the other stages the
+        model to interpret (for ChromBPNet the bias-free accessibility model).
     """
-    model = model or model_path(config)
+    paths = model_paths(config)
     models = _stage_models(config)
     merged = {stage: _merge(config, stage) for stage in models}
     fit = merged["fit"]
-    # The bias model trains on the negatives, not on the top-level (peak) loci.
-    bias_block = getattr(config, "bias_fit_parameters", None)
-    if "bias_fit" in merged and config.negatives is not None and (bias_block is None or bias_block.loci is None):
-        merged["bias_fit"]["loci"] = config.negatives
-    for stage in ("predict", "evaluate", "attribute", "marginalize"):
-        merged[stage]["model"] = model
+    chrombpnet = is_chrombpnet(config)
+    readout = paths["accessibility_model"] if chrombpnet else paths["model"]
+    for stage in ("predict", "attribute", "marginalize"):
+        block = getattr(config, f"{stage}_parameters")
+        # A stage's own `model` (e.g. the full ChromBPNet model for predict) wins.
+        merged[stage]["model"] = (block.model if block is not None and block.model else readout)
+    merged["evaluate"]["model"] = paths["model"]
+    if chrombpnet:
+        bias_block = config.bias_fit_parameters
+        if bias_block is None or bias_block.loci is None:
+            merged["bias_fit"]["loci"] = config.negatives
+        merged["bias_fit"]["peaks"] = fit.get("loci")
+        fit["bias_model"] = paths["bias_model"]
+        fit["accessibility_model"] = paths["accessibility_model"]
+        qc = merged["bias_qc"]
+        qc["model"] = paths["bias_model"]
+        for key, value in (("loci", fit.get("loci")), ("negatives", config.negatives),
+                           ("signals", fit.get("signals")), ("sequences", fit.get("sequences")),
+                           ("chroms", fit.get("validation_chroms")),
+                           ("motifs", merged["modisco_report"].get("motifs"))):
+            if value is not None:
+                qc.setdefault(key, value)
     # Evaluation is on the validation chromosomes of the fit, at the peaks
     # that predict uses, against the signals the model was trained on.
     for key, value in (
@@ -520,18 +613,38 @@ def pipeline_stages(config: StepConfig, model: str | None = None, source: str = 
     return stages
 
 
-def model_path(config: StepConfig, results: str = "results") -> str:
-    """The model file that predict, evaluate, attribute and marginalize use.
+def model_paths(config: StepConfig, results: str = "results") -> dict[str, str]:
+    """The model files of a pipeline: given ones that exist, else trained ones.
 
-    The rule: if the pipeline's `model` key names a file that exists, that
-    file is used and no model is trained. Otherwise (null, or a file that
-    does not exist yet) the pipeline trains one and writes it to
-    ``<results>/<name>/fit/<name>.torch``.
+    The rule, for each of the pipeline's model keys: if it names a file
+    that exists, that file is used as is; otherwise (null, or a file that
+    does not exist yet) the pipeline writes one under ``<results>/<name>/``.
+
+    - BPNet: ``model`` -> ``fit/<name>.torch``.
+    - ChromBPNet: ``bias_model`` -> ``bias_fit/<name>.bias.torch``;
+      ``model`` (full: frozen bias + accessibility) -> ``fit/<name>.torch``;
+      ``accessibility_model`` -> ``fit/<name>.accessibility.torch``. A given
+      full model skips the fit and its accessibility part is extracted; a
+      given accessibility model with no full model is combined with the
+      bias model instead of fitting.
+
+    Returns
+    -------
+    dict
+        ``model``, plus ``bias_model`` and ``accessibility_model`` for ChromBPNet.
     """
-    if config.model and Path(config.model).is_file():
-        return config.model
     name = pipeline_name(config)
-    return f"{results}/{name}/fit/{name}.torch"
+    trained = {"model": f"{results}/{name}/fit/{name}.torch"}
+    if is_chrombpnet(config):
+        trained["bias_model"] = f"{results}/{name}/bias_fit/{name}.bias.torch"
+        trained["accessibility_model"] = f"{results}/{name}/fit/{name}.accessibility.torch"
+    return {key: (given if (given := getattr(config, key)) and Path(given).is_file() else path)
+            for key, path in trained.items()}
+
+
+def model_path(config: StepConfig, results: str = "results") -> str:
+    """The (full) model file of a pipeline; see `model_paths`."""
+    return model_paths(config, results)["model"]
 
 
 def json_schema() -> dict:

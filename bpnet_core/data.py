@@ -51,6 +51,15 @@ class Windows:
     def __len__(self) -> int:
         return len(self.X)
 
+    def subset(self, rows: np.ndarray | torch.Tensor) -> "Windows":
+        """The windows at `rows` (indices or a boolean mask)."""
+        rows = torch.as_tensor(np.flatnonzero(rows) if np.asarray(rows).dtype == bool else rows)
+        return Windows(
+            X=self.X[rows], y=None if self.y is None else self.y[rows],
+            X_ctl=None if self.X_ctl is None else self.X_ctl[rows],
+            loci=self.loci.iloc[rows.numpy()].reset_index(drop=True), max_jitter=self.max_jitter,
+        )
+
     def centered(self, in_window: int, out_window: int) -> "Windows":
         """The unjittered windows of the model's size."""
         j = self.max_jitter
@@ -203,6 +212,35 @@ def load_windows(
     return Windows(X=X, y=y, X_ctl=X_ctl, loci=table, max_jitter=max_jitter)
 
 
+def window_counts(loci: str | Sequence[str], sequences: str, signals: Sequence[str],
+                  chroms: Sequence[str], width: int, key: str = "loci") -> np.ndarray:
+    """Total signal counts (all tracks) in the `width` bp centred on each locus.
+
+    Only loci on `chroms` whose window lies within the chromosome count;
+    sequences are not read, so this is cheap for genome-wide peak sets.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_loci,)
+        Counts (reads), NaN read as 0.
+    """
+    from figwig import BigWigReader
+
+    table = read_loci(loci, key=key)
+    sizes = fasta_chrom_sizes(sequences)
+    table = table[table["chrom"].isin(list(chroms)) & table["chrom"].isin(list(sizes))]
+    starts = table["center"].to_numpy() - width // 2
+    table = table[(starts >= 0) & (starts + width <= table["chrom"].map(sizes).to_numpy())]
+    names, starts = table["chrom"].to_numpy(), table["center"].to_numpy() - width // 2
+    totals = np.zeros(len(table))
+    for path in signals:
+        reader = BigWigReader(path)
+        for i in range(0, len(table), 10_000):
+            totals[i:i + 10_000] += reader.read(names[i:i + 10_000], starts[i:i + 10_000], width,
+                                                n_jobs=2).sum(axis=1)
+    return totals
+
+
 def check_track_values(path: str, key: str, chroms: np.ndarray, starts: np.ndarray, width: int) -> None:
     """Raise InputError if a bigWig holds NaN or negative values in the windows.
 
@@ -259,11 +297,19 @@ class TrainingSampler:
         Reverse-complement each example with probability 0.5.
     random_state : int or None
         Seed of the shuffling, jitter and reverse complement.
+    n_always : int, optional
+        With `n_sampled`: rows ``[0, n_always)`` (e.g. peaks) are in every
+        epoch, and `n_sampled` of the other rows (e.g. background regions)
+        are drawn afresh for each epoch. None: every row, every epoch.
+    n_sampled : int
     """
 
     def __init__(self, windows: Windows, batch_size: int, in_window: int, out_window: int,
-                 reverse_complement: bool = True, random_state: int | None = None):
+                 reverse_complement: bool = True, random_state: int | None = None,
+                 n_always: int | None = None, n_sampled: int = 0):
         self.windows = windows
+        self.n_always = n_always
+        self.n_sampled = 0 if n_always is None else min(n_sampled, len(windows) - n_always)
         self.batch_size = batch_size
         self.in_window = in_window
         self.out_window = out_window
@@ -277,9 +323,22 @@ class TrainingSampler:
         self.order: torch.Tensor | None = None
         self.position = 0
 
+    @property
+    def epoch_size(self) -> int:
+        """Examples per epoch."""
+        return len(self.windows) if self.n_always is None else self.n_always + self.n_sampled
+
     def __len__(self) -> int:
         """Batches per epoch (the last, partial batch is dropped)."""
-        return max(len(self.windows) // self.batch_size, 1)
+        return max(self.epoch_size // self.batch_size, 1)
+
+    def _epoch_order(self) -> torch.Tensor:
+        n = self.epoch_size if self.n_always is None else self.n_always
+        rows = torch.arange(n)
+        if self.n_sampled:
+            drawn = torch.randperm(len(self.windows) - n, generator=self.generator)[:self.n_sampled]
+            rows = torch.cat([rows, n + drawn])
+        return rows[torch.randperm(len(rows), generator=self.generator)]
 
     @property
     def epoch_done(self) -> bool:
@@ -290,10 +349,10 @@ class TrainingSampler:
         """Batches ``(X, X_ctl, y)`` to the end of the epoch; X is float32."""
         w = self.windows
         if self.order is None:
-            self.order = torch.randperm(len(w), generator=self.generator)
+            self.order = self._epoch_order()
             self.position = 0
             self.epoch += 1
-        size = min(self.batch_size, len(w))
+        size = min(self.batch_size, self.epoch_size)
         while self.position < len(self):
             rows = self.order[self.position * size:(self.position + 1) * size]
             self.position += 1

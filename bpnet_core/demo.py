@@ -233,18 +233,7 @@ def simulate_demo(
     The same seed gives byte-identical FASTA, BED, narrowPeak, MEME and TSV
     files and identical bigWig values.
     """
-    chrom_sizes = dict(DEFAULT_CHROM_SIZES if chrom_sizes is None else chrom_sizes)
-    sizes = np.array(list(chrom_sizes.values()), dtype=np.int64)
-    genome = _Genome(list(chrom_sizes), sizes, np.concatenate([[0], np.cumsum(sizes)]))
-    if n_peaks is None:
-        n_peaks = genome.total // BP_PER_PEAK
-    if n_peaks < 1:
-        raise ValueError(f"n_peaks must be positive, got {n_peaks}")
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-
-    codes = rng.choice(4, size=genome.total, p=BACKGROUND).astype(np.uint8)
+    genome, n_peaks, outdir, rng, codes = _start(outdir, seed, chrom_sizes, n_peaks)
     kinds, centres = _layout_loci(
         rng,
         genome,
@@ -296,6 +285,25 @@ def simulate_demo(
         instances.start.size, outdir,
     )
     return paths
+
+
+def _start(outdir, seed: int, chrom_sizes: dict[str, int] | None, n_peaks: int | None
+           ) -> tuple[_Genome, int, Path, np.random.Generator, np.ndarray]:
+    """What every simulator starts from: the genome layout, the peak count,
+    the output folder (created), the seeded generator and a random genome
+    (base codes 0-3, shape (genome length,)) drawn with `BACKGROUND`."""
+    chrom_sizes = dict(DEFAULT_CHROM_SIZES if chrom_sizes is None else chrom_sizes)
+    sizes = np.array(list(chrom_sizes.values()), dtype=np.int64)
+    genome = _Genome(list(chrom_sizes), sizes, np.concatenate([[0], np.cumsum(sizes)]))
+    if n_peaks is None:
+        n_peaks = genome.total // BP_PER_PEAK
+    if n_peaks < 1:
+        raise ValueError(f"n_peaks must be positive, got {n_peaks}")
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    codes = rng.choice(4, size=genome.total, p=BACKGROUND).astype(np.uint8)
+    return genome, n_peaks, outdir, rng, codes
 
 
 # --------------------------------------------------------------------------

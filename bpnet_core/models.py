@@ -1,4 +1,4 @@
-"""The BPNet architecture, and model files that outlive code versions."""
+"""The BPNet and ChromBPNet architectures, and model files that outlive code versions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from torch import nn
 from .errors import InputError
 from .io import atomic_output
 
-MODEL_FORMAT = "bpnet_core.BPNet"
 MODEL_FORMAT_VERSION = 1
 
 # Half-widths of the first conv (k=21) and the profile head (k=75).
@@ -75,6 +74,14 @@ class BPNet(nn.Module):
         self.linear = nn.Linear(n_filters + (1 if n_control_tracks else 0), 1,
                                 bias=count_output_bias)
 
+    @classmethod
+    def from_hyperparameters(cls, **hyperparameters) -> "BPNet":
+        return cls(**hyperparameters)
+
+    @property
+    def n_outputs(self) -> int:
+        return self.hyperparameters["n_outputs"]
+
     def forward(self, X: torch.Tensor, X_ctl: torch.Tensor | None = None):
         """Predict profile logits and log counts.
 
@@ -116,7 +123,69 @@ class BPNet(nn.Module):
         return y_profile, self.linear(pooled)
 
 
-def save_model(model: BPNet, path: str | os.PathLike, metadata: dict | None = None) -> None:
+class ChromBPNet(nn.Module):
+    """A frozen enzyme-bias BPNet plus an accessibility BPNet (the official recipe).
+
+    Profile logits add; log counts combine by logsumexp, i.e. the predicted
+    reads are the sum of the reads each model predicts:
+    log(1 + n) ~ log(exp(log_counts_accessibility) + exp(log_counts_bias)).
+    The bias model's parameters are frozen (``requires_grad`` False).
+
+    Parameters
+    ----------
+    bias : BPNet
+        The enzyme-bias model, trained on background regions.
+    accessibility : BPNet
+        The model of the residual, bias-free accessibility signal; same
+        outputs and trimming as `bias`, no control tracks.
+    """
+
+    def __init__(self, bias: BPNet, accessibility: BPNet):
+        super().__init__()
+        for key in ("n_outputs", "trimming"):
+            if bias.hyperparameters[key] != accessibility.hyperparameters[key]:
+                raise InputError(
+                    f"the bias model has {key} {bias.hyperparameters[key]} but the accessibility "
+                    f"model has {accessibility.hyperparameters[key]}; they must agree"
+                )
+        if bias.n_control_tracks or accessibility.n_control_tracks:
+            raise InputError("ChromBPNet models take no control tracks")
+        self.bias = bias
+        self.accessibility = accessibility
+        for parameter in self.bias.parameters():
+            parameter.requires_grad_(False)
+        self.hyperparameters = {"bias": dict(bias.hyperparameters),
+                                "accessibility": dict(accessibility.hyperparameters)}
+        self.n_control_tracks = 0
+        self.trimming = accessibility.trimming
+
+    @classmethod
+    def from_hyperparameters(cls, bias: dict, accessibility: dict) -> "ChromBPNet":
+        return cls(BPNet(**bias), BPNet(**accessibility))
+
+    @property
+    def n_outputs(self) -> int:
+        return self.accessibility.hyperparameters["n_outputs"]
+
+    def train(self, mode: bool = True) -> "ChromBPNet":
+        super().train(mode)
+        self.bias.eval()  # frozen: always in inference mode
+        return self
+
+    def forward(self, X: torch.Tensor, X_ctl: torch.Tensor | None = None):
+        """Profile logits (N, S, out) and log counts (N, 1) of the full model."""
+        acc_profile, acc_counts = self.accessibility(X)
+        bias_profile, bias_counts = self.bias(X)
+        counts = torch.logsumexp(torch.cat([acc_counts, bias_counts], dim=1), dim=1, keepdim=True)
+        return acc_profile + bias_profile, counts
+
+
+# File format tag -> architecture; the tag is stored in every model file.
+MODEL_FORMATS = {"bpnet_core.BPNet": BPNet, "bpnet_core.ChromBPNet": ChromBPNet}
+_FORMAT_OF = {cls: tag for tag, cls in MODEL_FORMATS.items()}
+
+
+def save_model(model: BPNet | ChromBPNet, path: str | os.PathLike, metadata: dict | None = None) -> None:
     """Save a model as a state dict plus hyperparameters, atomically.
 
     No pickled module is stored, so later versions of this package load
@@ -124,13 +193,13 @@ def save_model(model: BPNet, path: str | os.PathLike, metadata: dict | None = No
 
     Parameters
     ----------
-    model : BPNet
+    model : BPNet or ChromBPNet
     path : str or PathLike
     metadata : dict, optional
         Plain data stored alongside (training config, signal names, ...).
     """
     payload = {
-        "format": MODEL_FORMAT,
+        "format": _FORMAT_OF[type(model)],
         "format_version": MODEL_FORMAT_VERSION,
         "hyperparameters": dict(model.hyperparameters),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -140,8 +209,9 @@ def save_model(model: BPNet, path: str | os.PathLike, metadata: dict | None = No
         torch.save(payload, tmp)
 
 
-def load_model(path: str | os.PathLike, key: str = "model", device: str | torch.device = "cpu") -> BPNet:
-    """Load a model saved by `save_model`, in eval mode.
+def load_model(path: str | os.PathLike, key: str = "model", device: str | torch.device = "cpu"
+               ) -> BPNet | ChromBPNet:
+    """Load a model saved by `save_model` (either architecture), in eval mode.
 
     The file's metadata is on ``model.metadata``.
 
@@ -157,11 +227,11 @@ def load_model(path: str | os.PathLike, key: str = "model", device: str | torch.
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a foreign file
         raise InputError(f"{path} (config key '{key}'): not a model file of bpnet_core ({err.__class__.__name__})") from None
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") not in MODEL_FORMATS:
         raise InputError(f"{path} (config key '{key}'): not a model file of bpnet_core")
     if payload.get("format_version", 0) > MODEL_FORMAT_VERSION:
         raise InputError(f"{path} (config key '{key}'): written by a newer bpnet_core; upgrade to read it")
-    model = BPNet(**payload["hyperparameters"])
+    model = MODEL_FORMATS[payload["format"]].from_hyperparameters(**payload["hyperparameters"])
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as err:

@@ -45,10 +45,10 @@ def load_model_and_windows(config: StepConfig, signals: Sequence[str] | None = N
             f"config key 'controls': {n_controls} control track(s) given, but the model "
             f"{config.model} was trained with {model.n_control_tracks}"
         )
-    if signals is not None and len(signals) != model.hyperparameters["n_outputs"]:
+    if signals is not None and len(signals) != model.n_outputs:
         raise InputError(
             f"config key 'signals': {len(signals)} track(s) given, but the model {config.model} "
-            f"predicts {model.hyperparameters['n_outputs']}"
+            f"predicts {model.n_outputs}"
         )
     windows = load_windows(config.loci, config.sequences, signals=signals, controls=config.controls,
                            chroms=config.chroms, in_window=config.in_window,

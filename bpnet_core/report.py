@@ -178,7 +178,10 @@ def _examples(results_dir: Path, name: str) -> str | None:
     if matched.empty:
         return '<p class="missing">No attributed locus has a prediction.</p>'
 
-    signals = [_resolve(path, results_dir) for path in load_model(needed[5]).metadata["signals"]]
+    metadata = load_model(needed[5]).metadata
+    signals = [_resolve(path, results_dir) for path in metadata["signals"]]
+    prediction_label = ("predicted, accessibility model (bias removed)" if metadata.get("kind") == "chrombpnet"
+                        else "predicted")
     observed = {row.locus: _observed(signals, row.chrom, int(row.start), int(row.end))
                 for row in matched.itertuples()}
     matched["observed_total"] = matched["locus"].map(lambda locus: observed[locus].sum())
@@ -192,15 +195,18 @@ def _examples(results_dir: Path, name: str) -> str | None:
         figure = Figure(figsize=(10, 4.2))
         track_ax, logo_ax = figure.subplots(2, 1, gridspec_kw={"height_ratios": [2, 1]})
         positions = np.arange(row["start"], row["end"])
-        # Strand 0 is plus (drawn up), strand 1 minus (drawn down), as in BPNet.
-        for strand, sign in ((0, 1), (1, -1)):
-            track_ax.plot(positions, sign * observed[row["locus"]][strand], color="black", linewidth=0.7,
-                          label="observed" if strand == 0 else None)
-            track_ax.plot(positions, sign * predicted[strand], color="tab:red", linewidth=0.9,
-                          label="predicted" if strand == 0 else None)
+        stranded = len(predicted) % 2 == 0
+        # Stranded pairs as in BPNet: plus drawn up, minus drawn down.
+        for track in range(len(predicted)):
+            sign = -1 if stranded and track % 2 else 1
+            track_ax.plot(positions, sign * observed[row["locus"]][track], color="black", linewidth=0.7,
+                          label="observed" if track == 0 else None)
+            track_ax.plot(positions, sign * predicted[track], color="tab:red", linewidth=0.9,
+                          label=prediction_label if track == 0 else None)
         track_ax.axhline(0, color="grey", linewidth=0.5)
         track_ax.set(title=f"{label} observed counts: {row['chrom']}:{row['start']:,}-{row['end']:,} "
-                           f"(total {row['observed_total']:.0f})", ylabel="reads (+ up, - down)")
+                           f"(total {row['observed_total']:.0f})",
+                     ylabel="reads (+ up, - down)" if stranded else "reads")
         track_ax.legend(fontsize=8, loc="upper right")
         scores = projected[row["locus"]]
         middle = len(scores) // 2
@@ -228,6 +234,30 @@ def _motifs(results_dir: Path) -> str | None:
         rows.append({"pattern": html.escape(motif["pattern"]), "seqlets": motif["n_seqlets"],
                      "forward CWM": logo, "matches": "<br>".join(matches)})
     return _table(pd.DataFrame(rows), escape=False)
+
+
+def _bias_qc(results_dir: Path) -> str | None:
+    folder = results_dir / "bias_qc"
+    if not (folder / "qc.json").is_file():
+        return None
+    qc = json.loads((folder / "qc.json").read_text())
+    verdict = ("<p class='missing'><b>Flagged:</b> " + "<br>".join(html.escape(r) for r in qc["reasons"])
+               + (" (accepted by bias_qc_parameters.accept)" if qc.get("accept") else "") + "</p>"
+               if qc["flagged"] else "<p><b>Passed:</b> every matched pattern of the bias model is an "
+               "enzyme-bias motif, and its count Pearson r is within the official bounds.</p>")
+    pearson = pd.DataFrame([{"regions": split, "n": v["n_regions"], "count Pearson r": round(v["pearson"], 3),
+                             "required": f"> {qc['min_pearson'][split]}"}
+                            for split, v in qc["count_pearson"].items()])
+    rows = []
+    for pattern in qc["patterns"]:
+        logo_path = folder / "motifs" / "logos" / f"{pattern['pattern']}.cwm.fwd.png"
+        rows.append({"pattern": html.escape(pattern["pattern"]), "seqlets": pattern["n_seqlets"],
+                     "forward CWM": _img(logo_path.read_bytes(), pattern["pattern"]) if logo_path.is_file() else "",
+                     "best match": html.escape(pattern["best_match"] or ""),
+                     "q": "" if pattern["qvalue"] is None else f"{pattern['qvalue']:.2g}",
+                     "kind": pattern["kind"]})
+    patterns = _table(pd.DataFrame(rows), escape=False) if rows else "<p>No TF-MoDISco pattern.</p>"
+    return f"{verdict}\n{_table(pearson)}\n<h3>Patterns of the bias model at peaks</h3>\n{patterns}"
 
 
 def _marginalization(results_dir: Path) -> str | None:
@@ -276,12 +306,13 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
     -------
     list of str
         The ids of the sections written, in page order, among ``training``,
-        ``performance``, ``examples``, ``motifs``, ``marginalization`` and
+        ``bias_qc``, ``performance``, ``examples``, ``motifs``, ``marginalization`` and
         ``config``. A section whose stage did not run is replaced by a note.
     """
     results_dir = Path(results_dir)
     sections = [
         ("training", "Training", "the fit stage did not run", lambda: _training(results_dir, name)),
+        ("bias_qc", "Bias model QC", "no ChromBPNet bias model in this run", lambda: _bias_qc(results_dir)),
         ("performance", "Performance", "the evaluate stage did not run", lambda: _performance(results_dir, name)),
         ("examples", "Example loci", "the predict or attribute stage did not run",
          lambda: _examples(results_dir, name)),

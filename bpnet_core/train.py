@@ -175,18 +175,133 @@ class _TrainingRun:
         return True
 
 
+def new_model(config: FitConfig, train: Windows, n_control_tracks: int | None = None) -> BPNet:
+    """An untrained BPNet of `config`'s architecture for the windows of `train`.
+
+    With a count bias, the count head starts at the mean log count of the
+    training windows, so that early training is spent on the sequence,
+    not on learning an offset.
+    """
+    trimming = (config.in_window - config.out_window) // 2
+    reach = receptive_field_half_width(config.n_layers)
+    if trimming < reach:
+        log.warning("(in_window - out_window) / 2 = %d bp is less than the receptive field's "
+                    "half-width (%d bp): outputs near the window edges see zero padding", trimming, reach)
+    if n_control_tracks is None:
+        n_control_tracks = len(config.controls or [])
+    model = BPNet(n_filters=config.n_filters, n_layers=config.n_layers,
+                  n_outputs=len(config.signals), n_control_tracks=n_control_tracks,
+                  profile_output_bias=config.profile_output_bias,
+                  count_output_bias=config.count_output_bias, trimming=trimming)
+    if config.count_output_bias:
+        with torch.no_grad():
+            model.linear.bias.fill_(float(observed_log_counts(train, config.out_window).mean()))
+    log.info("BPNet %d filters x %d layers, %d parameters, %d -> %d bp", config.n_filters,
+             config.n_layers, sum(p.numel() for p in model.parameters()), config.in_window,
+             config.out_window)
+    return model
+
+
+def observed_log_counts(windows: Windows, out_window: int) -> torch.Tensor:
+    """log(1 + total counts) over the central `out_window` of each window, shape (N,)."""
+    j = windows.max_jitter
+    return torch.log1p(windows.y[:, :, j:j + out_window].sum(dim=(1, 2)))
+
+
+def train_model(model: torch.nn.Module, sampler: TrainingSampler, valid: Windows, config: FitConfig,
+                device: torch.device, model_path: str | os.PathLike) -> dict[str, Any]:
+    """Train `model` (its parameters that require gradients) and keep the best state.
+
+    The loss is profile multinomial NLL + `alpha` x MSE of log(1 + total
+    counts), optimised by AdamW with `lr` and gradients clipped at norm 1.
+    Validation is every `validation_iter` batches and once at the end; the
+    first validation, at iteration 0, is of the untrained model. Training
+    stops after `max_epochs`, or after `early_stopping` validations without
+    improvement. A checkpoint next to `model_path` (see `checkpoint_path`)
+    lets an interrupted run resume; the caller removes it once the model is
+    saved.
+
+    Returns
+    -------
+    dict
+        ``history`` (one row per validation), ``best`` (the best row) and
+        ``seconds`` of training; `model` holds the best state.
+    """
+    model = model.to(device)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=config.lr)
+    run = _TrainingRun(model, optimizer, sampler, valid, config, device)
+    checkpoint = checkpoint_path(model_path)
+    # A run killed while writing its checkpoint leaves the temporary file.
+    for stale in checkpoint.parent.glob(f".{checkpoint.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+    if not run.resume(checkpoint):
+        run.validate()  # row 0: the untrained model, the baseline to beat
+
+    stop = False
+    while not stop and not (sampler.epoch_done and sampler.epoch >= config.max_epochs):
+        model.train()
+        for X, X_ctl, y in tqdm(sampler, desc="training", disable=not config.verbose, leave=False):
+            run.step(X, X_ctl, y)
+            if run.iteration % config.validation_iter == 0:
+                stop = run.validate()
+                run.save(checkpoint)
+                model.train()
+                if stop:
+                    log.info("early stopping: %d validations without improvement", config.early_stopping)
+                    break
+    if run.history[-1]["iteration"] != run.iteration:
+        run.validate()
+    model.load_state_dict(run.best_state)
+    model.eval()
+    return {"history": run.history, "best": run.best, "seconds": run.elapsed()}
+
+
+def training_metadata(config: FitConfig, model: torch.nn.Module, train: Windows, valid: Windows,
+                      result: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """What a model file records about its training (see `save_model`)."""
+    best = result["best"]
+    return {
+        "config": config.to_params(),
+        "signals": list(config.signals),
+        "controls": list(config.controls or []),
+        "in_window": config.in_window,
+        "out_window": config.out_window,
+        "n_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "n_train": len(train),
+        "n_valid": len(valid),
+        "best_iteration": best["iteration"],
+        "validation": {k: v for k, v in best.items() if k.startswith("valid_")},
+        "training_seconds": result["seconds"],
+        "device": str(device),
+    }
+
+
+def load_fit_windows(config: FitConfig, loci=None, key: str = "loci", **filters) -> tuple[Windows, Windows]:
+    """Jittered training windows and unjittered validation windows of `loci`.
+
+    `loci` defaults to ``config.loci``; `filters` override `min_counts` /
+    `max_counts`.
+    """
+    common = dict(sequences=config.sequences, signals=config.signals, controls=config.controls,
+                  in_window=config.in_window, out_window=config.out_window,
+                  min_counts=config.min_counts, max_counts=config.max_counts,
+                  verbose=config.verbose, key=key)
+    common.update(filters)
+    loci = config.loci if loci is None else loci
+    train = load_windows(loci, chroms=config.training_chroms, max_jitter=config.max_jitter, **common)
+    valid = load_windows(loci, chroms=config.validation_chroms, **common)
+    return train, valid
+
+
 def fit_model(config: FitConfig | Mapping[str, Any], model_path: str | os.PathLike,
               history_path: str | os.PathLike) -> dict[str, Any]:
     """Train a BPNet model and save the best one by validation loss.
 
     Training examples are the `loci` on `training_chroms`, jittered by up
     to `max_jitter` and reverse-complemented at random; validation is on the
-    unjittered `loci` of `validation_chroms`, every `validation_iter`
-    batches and once at the end. The loss is profile multinomial NLL +
-    `alpha` x MSE of log(1 + total counts), optimised by AdamW with `lr`
-    and gradients clipped at norm 1. Training stops after `max_epochs`, or
-    after `early_stopping` validations without improvement. The first
-    validation, at iteration 0, is of the untrained model.
+    unjittered `loci` of `validation_chroms` (see `train_model` for the
+    loss, schedule and early stopping).
 
     Parameters
     ----------
@@ -207,82 +322,26 @@ def fit_model(config: FitConfig | Mapping[str, Any], model_path: str | os.PathLi
     """
     config = config if isinstance(config, FitConfig) else FitConfig.model_validate(dict(config))
     check_files(config)
-
-    common = dict(sequences=config.sequences, signals=config.signals, controls=config.controls,
-                  in_window=config.in_window, out_window=config.out_window,
-                  min_counts=config.min_counts, max_counts=config.max_counts,
-                  verbose=config.verbose)
-    train = load_windows(config.loci, chroms=config.training_chroms,
-                         max_jitter=config.max_jitter, **common)
-    valid = load_windows(config.loci, chroms=config.validation_chroms, **common)
+    train, valid = load_fit_windows(config)
     device = select_device(config.device)
     seed_everything(config.random_state)
     log.info("training on %d windows of %s, validating on %d of %s",
              len(train), ",".join(config.training_chroms), len(valid), ",".join(config.validation_chroms))
-
-    trimming = (config.in_window - config.out_window) // 2
-    reach = receptive_field_half_width(config.n_layers)
-    if trimming < reach:
-        log.warning("(in_window - out_window) / 2 = %d bp is less than the receptive field's "
-                    "half-width (%d bp): outputs near the window edges see zero padding", trimming, reach)
-    model = BPNet(n_filters=config.n_filters, n_layers=config.n_layers,
-                  n_outputs=len(config.signals), n_control_tracks=len(config.controls or []),
-                  profile_output_bias=config.profile_output_bias,
-                  count_output_bias=config.count_output_bias, trimming=trimming)
-    if config.count_output_bias:
-        # Start the count head at the mean log count, so that early training
-        # is spent on the sequence, not on learning an offset.
-        j = train.max_jitter
-        mean_log = torch.log1p(train.y[:, :, j:j + config.out_window].sum(dim=(1, 2))).mean()
-        with torch.no_grad():
-            model.linear.bias.fill_(float(mean_log))
-    model = model.to(device)
-    n_parameters = sum(p.numel() for p in model.parameters())
-    log.info("BPNet %d filters x %d layers, %d parameters, %d -> %d bp",
-             config.n_filters, config.n_layers, n_parameters, config.in_window, config.out_window)
-
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
+    model = new_model(config, train)
     sampler = TrainingSampler(train, config.batch_size, config.in_window, config.out_window,
                               config.reverse_complement, config.random_state)
-    run = _TrainingRun(model, optimizer, sampler, valid, config, device)
-    checkpoint = checkpoint_path(model_path)
-    if not run.resume(checkpoint):
-        run.validate()  # row 0: the untrained model, the baseline to beat
-
-    stop = False
-    while not stop and not (sampler.epoch_done and sampler.epoch >= config.max_epochs):
-        model.train()
-        for X, X_ctl, y in tqdm(sampler, desc="training", disable=not config.verbose, leave=False):
-            run.step(X, X_ctl, y)
-            if run.iteration % config.validation_iter == 0:
-                stop = run.validate()
-                run.save(checkpoint)
-                model.train()
-                if stop:
-                    log.info("early stopping: %d validations without improvement", config.early_stopping)
-                    break
-    if run.history[-1]["iteration"] != run.iteration:
-        run.validate()
-
-    best = run.best
-    model.load_state_dict(run.best_state)
-    metadata = {
-        "config": config.to_params(),
-        "signals": list(config.signals),
-        "controls": list(config.controls or []),
-        "in_window": config.in_window,
-        "out_window": config.out_window,
-        "n_parameters": n_parameters,
-        "n_train": len(train),
-        "n_valid": len(valid),
-        "best_iteration": best["iteration"],
-        "validation": {k: v for k, v in best.items() if k.startswith("valid_")},
-        "training_seconds": run.elapsed(),
-        "device": str(device),
-    }
-    write_tsv(history_path, pd.DataFrame(run.history))
-    save_model(model, model_path, metadata)
-    checkpoint.unlink(missing_ok=True)
-    log.info("saved %s (best iteration %d: valid loss %.3f, count r %.3f) and %s",
-             model_path, best["iteration"], best["valid_loss"], best["valid_count_pearson"], history_path)
+    result = train_model(model, sampler, valid, config, device, model_path)
+    metadata = training_metadata(config, model, train, valid, result, device)
+    save_trained(model, model_path, metadata, result["history"], history_path)
     return metadata
+
+
+def save_trained(model: torch.nn.Module, model_path: str | os.PathLike, metadata: dict,
+                 history: list[dict], history_path: str | os.PathLike) -> None:
+    """Write the history TSV and the model, then drop the training checkpoint."""
+    write_tsv(history_path, pd.DataFrame(history))
+    save_model(model, model_path, metadata)
+    checkpoint_path(model_path).unlink(missing_ok=True)
+    log.info("saved %s (best iteration %d: valid loss %.3f, count r %.3f) and %s", model_path,
+             metadata["best_iteration"], metadata["validation"]["valid_loss"],
+             metadata["validation"]["valid_count_pearson"], history_path)

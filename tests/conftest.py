@@ -1,15 +1,28 @@
-"""Shared fixtures: a tiny simulated dataset and pipeline configs over it."""
+"""Shared fixtures: a tiny simulated dataset and pipeline configs over it.
+
+Every process of the suite computes on one thread: the two demo pipelines
+run in the background (`demo_runs`) while the other tests run, and
+multi-threaded torch processes sharing 2 cores slow each other down many
+times over (their threads spin while waiting for each other).
+"""
 
 from __future__ import annotations
 
+import os
+
+os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported, here and in subprocesses
+
 import json
+import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from bpnet_core.demo import simulate_demo
+from bpnet_core.demo_atac import simulate_atac_demo
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,11 +92,23 @@ SNAKEFILE = REPO / "workflow" / "Snakefile"
 
 
 def snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run the workflow in `workdir` with `config`, 2 cores."""
+    """Run the workflow in `workdir` with `config`, one core (see the module docstring)."""
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
-         "--configfile", str(config), "--cores", "2", *args],
+         "--configfile", str(config), "--cores", "1", *args],
         capture_output=True, text=True)
+
+
+def planned_jobs(workdir: Path, config: Path) -> Counter:
+    """Rule name -> number of jobs a dry run plans (empty when nothing to do)."""
+    result = snakemake(workdir, config, "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = re.search(r"Job stats:\n(.*?)\n\s*total", result.stdout, re.S)
+    if table is None:
+        assert "Nothing to be done" in result.stdout + result.stderr
+        return Counter()
+    rows = [line.split() for line in table.group(1).splitlines()[2:]]
+    return Counter({rule: int(n) for rule, n in rows})
 
 
 def with_interpretation(data: dict, tiny_data) -> dict:
@@ -110,3 +135,77 @@ def pipeline_run(tiny_data, tmp_path_factory):
     result = snakemake(workdir, config)
     assert result.returncode == 0, result.stdout + result.stderr
     return workdir, config, data
+
+
+# --------------------------------------------------------------------------
+# The demos, run by the workflow in the background from the first test on,
+# one core each; their tests run last (`pytest_collection_modifyitems`).
+
+
+class DemoRun:
+    """A demo pipeline started with `start`; `results()` waits for it."""
+
+    def __init__(self, workdir: Path, name: str, process: subprocess.Popen):
+        self.workdir, self.name, self.process = workdir, name, process
+
+    def results(self) -> Path:
+        returncode = self.process.wait()
+        log = (self.workdir / "snakemake.log").read_text()
+        assert returncode == 0, log[-6000:]
+        return self.workdir / "results" / self.name
+
+
+def start_demo(workdir: Path, name: str, simulate, config: dict) -> DemoRun:
+    """Simulate a demo's data into `workdir` and start the workflow on `config`."""
+    simulate(workdir / "resources" / name)
+    # The demo configs name resources/<name>/..., relative to the working directory.
+    path = write_json(workdir / f"{name}.json", config)
+    with open(workdir / "snakemake.log", "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+             "--configfile", str(path), "--cores", "1"], stdout=log, stderr=subprocess.STDOUT)
+    return DemoRun(workdir, name, process)
+
+
+# Test module -> the demo it needs, as (name, simulator, config edit).
+def _bpnet_demo(config: dict) -> dict:
+    return config
+
+
+def _atac_demo(config: dict) -> dict:
+    """`config/demo_atac.json` scaled down to a 2.6 Mb genome and fewer epochs."""
+    config.update(max_epochs=16, validation_iter=100, training_chroms=["chr1", "chr3"])
+    config["bias_fit_parameters"].update(max_epochs=3)
+    config["bias_qc_parameters"].update(n_loci=200, n_shuffles=6)
+    # Motifs from more peaks than chr2 alone has (chr3 is seen in training).
+    config["attribute_parameters"].update(chroms=["chr2", "chr3"], n_shuffles=6)
+    return config
+
+
+ATAC_CHROM_SIZES = {"chr1": 1_200_000, "chr2": 600_000, "chr3": 800_000}
+DEMOS = {
+    "test_demo_acceptance": ("demo", simulate_demo, _bpnet_demo),
+    "test_chrombpnet_acceptance": (
+        "demo_atac", lambda out: simulate_atac_demo(out, chrom_sizes=ATAC_CHROM_SIZES), _atac_demo),
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def demo_runs(request, tmp_path_factory) -> dict[str, DemoRun]:
+    """The demos that the selected tests need, started at once: module -> DemoRun."""
+    selected = {item.module.__name__ for item in request.session.items}
+    runs = {}
+    for module, (name, simulate, edit) in DEMOS.items():
+        if module in selected:
+            config = edit(json.loads((REPO / "config" / f"{name}.json").read_text()))
+            runs[module] = start_demo(tmp_path_factory.mktemp(name), name, simulate, config)
+    yield runs
+    for run in runs.values():
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.wait()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the tests that wait for a background demo last."""
+    items.sort(key=lambda item: item.module.__name__ in DEMOS)

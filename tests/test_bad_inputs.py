@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +14,7 @@ from pathlib import Path
 import pyBigWig
 import pytest
 
+from bpnet_core.cli import main
 from bpnet_core.config import FitConfig
 from bpnet_core.errors import InputError
 from bpnet_core.io import read_meme
@@ -19,9 +23,19 @@ from bpnet_core.train import fit_model
 from conftest import tiny_fit_config, write_json
 
 
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "bpnet_core", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True)
+def run_cli(*args, cwd=None) -> subprocess.CompletedProcess:
+    """`bpnet-core ARGS` in this process (an interpreter start-up per test costs seconds).
+
+    An exception other than the clean exit of an input error propagates
+    and fails the test, as a traceback would.
+    """
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.chdir(cwd or os.getcwd()):
+        try:
+            code = main([str(arg) for arg in args])
+        except SystemExit as exit_:
+            code = exit_.code
+    return subprocess.CompletedProcess(args, code, "", stderr.getvalue())
 
 
 def _fit_error(tiny_data, tmp_path, **overrides) -> str:

@@ -24,7 +24,7 @@ def test_validate_prints_effective_stages():
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["kind"] == "bpnet_pipeline"
-    assert report["model"] == "results/spi1/fit/spi1.torch"
+    assert report["models"]["model"] == "results/spi1/fit/spi1.torch"
     assert set(report["stages"]) == {"fit", "predict", "evaluate", "attribute", "modisco_motifs",
                                      "modisco_report", "marginalize"}
     assert report["stages"]["attribute"]["batch_size"] == 1

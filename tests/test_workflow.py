@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import copy
-import re
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from conftest import snakemake, write_json
-
-def planned_jobs(workdir: Path, config: Path) -> Counter:
-    """Rule name -> number of jobs a dry run plans (empty when nothing to do)."""
-    result = snakemake(workdir, config, "--dry-run")
-    assert result.returncode == 0, result.stdout + result.stderr
-    table = re.search(r"Job stats:\n(.*?)\n\s*total", result.stdout, re.S)
-    if table is None:
-        assert "Nothing to be done" in result.stdout + result.stderr
-        return Counter()
-    rows = [line.split() for line in table.group(1).splitlines()[2:]]
-    return Counter({rule: int(n) for rule, n in rows})
-
+from conftest import planned_jobs, snakemake, write_json
 
 def test_pipeline_writes_every_output(pipeline_run):
     workdir, _, _ = pipeline_run

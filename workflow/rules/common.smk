@@ -8,9 +8,9 @@ import sys
 
 from bpnet_core.checks import check_files
 from bpnet_core.config import (
-    BPNetPipelineConfig,
-    ChromBPNetPipelineConfig,
-    model_path,
+    PIPELINE_MODELS,
+    is_chrombpnet,
+    model_paths,
     parse_config,
     pipeline_name,
     pipeline_stages,
@@ -34,27 +34,33 @@ def _load_pipeline():
         sys.exit("error: no config given; run with --configfile config/<dataset>.json")
     try:
         pipeline = parse_config(dict(config), source=CONFIG_SOURCE)
-        if isinstance(pipeline, ChromBPNetPipelineConfig):
-            raise InputError(
-                f"{CONFIG_SOURCE}: ChromBPNet pipelines are validated but not yet run by this workflow"
-            )
-        if not isinstance(pipeline, BPNetPipelineConfig):
+        if not isinstance(pipeline, tuple(PIPELINE_MODELS.values())):
             raise InputError(
                 f"{CONFIG_SOURCE}: the workflow needs a pipeline config (with fit_parameters, "
                 "predict_parameters, ...); run single-step configs with `bpnet-core fit -p ...`"
             )
-        model = model_path(pipeline)
-        stages = pipeline_stages(pipeline, model=model, source=CONFIG_SOURCE)
-        for stage in ("fit", "predict", "evaluate", "attribute", "modisco_report", "marginalize"):
+        stages = pipeline_stages(pipeline, source=CONFIG_SOURCE)
+        for stage in ("fit", "bias_fit", "bias_qc", "predict", "evaluate", "attribute",
+                      "modisco_report", "marginalize"):
             if stage in stages:
                 check_files(stages[stage], where=f"{CONFIG_SOURCE}: {stage}")
     except InputError as err:
         sys.exit(f"error: {err}")
-    return pipeline_name(pipeline), model, stages
+    return pipeline_name(pipeline), is_chrombpnet(pipeline), model_paths(pipeline), stages
 
 
-NAME, MODEL, STAGES = _load_pipeline()
-FIT_MODEL = f"results/{NAME}/fit/{NAME}.torch"
+NAME, CHROMBPNET, MODELS, STAGES = _load_pipeline()
+# Model files that the pipeline writes (as opposed to given ones that exist).
+TRAINED = {
+    "model": f"results/{NAME}/fit/{NAME}.torch",
+    "bias_model": f"results/{NAME}/bias_fit/{NAME}.bias.torch",
+    "accessibility_model": f"results/{NAME}/fit/{NAME}.accessibility.torch",
+}
+
+
+def trains(key):
+    """Whether the pipeline writes its `key` model rather than using a given file."""
+    return MODELS.get(key) == TRAINED[key]
 
 
 wildcard_constraints:
@@ -63,8 +69,11 @@ wildcard_constraints:
 
 
 def stage_params(stage):
-    """The effective parameters of a stage, as plain data with sorted keys."""
-    return STAGES[stage].to_params()
+    """The effective parameters of a stage, as plain data with sorted keys.
+
+    Empty for a stage that is off: its rule is then never part of the DAG.
+    """
+    return STAGES[stage].to_params() if stage in STAGES else {}
 
 
 def _fasta(stage):
@@ -72,34 +81,47 @@ def _fasta(stage):
     return {"sequences": path, "fai": f"{path}.fai"}
 
 
+def _data(stage, loci="loci"):
+    """FASTA, loci, signals and controls of a stage, as rule inputs."""
+    step = STAGES[stage]
+    inputs = {**_fasta(stage), "loci": as_list(getattr(step, loci))}
+    for key in ("signals", "controls"):
+        if getattr(step, key, None):
+            inputs[key] = as_list(getattr(step, key))
+    return inputs
+
+
 def fit_inputs(wildcards):
-    fit = STAGES["fit"]
-    return {
-        **_fasta("fit"),
-        "loci": as_list(fit.loci),
-        "signals": fit.signals,
-        "controls": as_list(fit.controls),
-    }
+    inputs = _data("fit")
+    if CHROMBPNET:
+        inputs["negatives"] = as_list(STAGES["fit"].negatives)
+        inputs["bias_model"] = MODELS["bias_model"]
+        inputs["bias_qc"] = "results/{name}/bias_qc/qc.json"
+    return inputs
+
+
+def bias_fit_inputs(wildcards):
+    return {**_data("bias_fit"), "peaks": as_list(STAGES["bias_fit"].peaks)}
+
+
+def bias_qc_inputs(wildcards):
+    inputs = {**_data("bias_qc"), "negatives": as_list(STAGES["bias_qc"].negatives),
+              "model": MODELS["bias_model"]}
+    if STAGES["bias_qc"].motifs:
+        inputs["motifs"] = STAGES["bias_qc"].motifs
+    return inputs
 
 
 def predict_inputs(wildcards):
-    stage = STAGES["predict"]
-    return {
-        **_fasta("predict"),
-        "model": MODEL,
-        "loci": as_list(stage.loci),
-        "controls": as_list(stage.controls),
-    }
+    return {**_data("predict"), "model": STAGES["predict"].model}
 
 
 def evaluate_inputs(wildcards):
-    stage = STAGES["evaluate"]
-    return {**predict_inputs(wildcards), "loci": as_list(stage.loci), "signals": stage.signals}
+    return {**_data("evaluate"), "model": STAGES["evaluate"].model}
 
 
 def attribute_inputs(wildcards):
-    stage = STAGES["attribute"]
-    return {**_fasta("attribute"), "model": MODEL, "loci": as_list(stage.loci), "controls": as_list(stage.controls)}
+    return {**_data("attribute"), "model": STAGES["attribute"].model}
 
 
 def report_inputs(wildcards):
@@ -108,14 +130,8 @@ def report_inputs(wildcards):
 
 
 def marginalize_inputs(wildcards):
-    stage = STAGES["marginalize"]
-    return {
-        **_fasta("marginalize"),
-        "model": MODEL,
-        "loci": as_list(stage.loci),
-        "controls": as_list(stage.controls),
-        "motifs": stage.motifs,
-    }
+    return {**_data("marginalize"), "model": STAGES["marginalize"].model,
+            "motifs": STAGES["marginalize"].motifs}
 
 
 def n_tracks():
@@ -145,8 +161,9 @@ def dataset_outputs(wildcards):
     outputs = expand(patterns, name=wildcards.name)
     outputs += expand("results/{name}/predict/{name}.predicted.{track}.bw", name=wildcards.name,
                       track=range(n_tracks()))
-    if MODEL == FIT_MODEL:
-        outputs.append(FIT_MODEL)
+    outputs += [path for key, path in MODELS.items() if trains(key)]
+    if CHROMBPNET:
+        outputs.append(f"results/{wildcards.name}/bias_qc/qc.html")
     return outputs
 
 

@@ -1,0 +1,180 @@
+"""Quality control of a ChromBPNet bias model.
+
+A bias model that learned TF motifs (because the background regions it saw
+held some real accessibility) explains away TF signal in the accessibility
+model, and every downstream result quietly degrades. The official pipeline
+checks two things, both done here:
+
+- the motifs of the bias model: its profile contributions at peaks go
+  through TF-MoDISco, and each pattern's best significant database match
+  must be an enzyme-bias motif (Tn5, DNase I), not a TF motif;
+- its count predictions: Pearson r of predicted and observed log counts
+  must be > 0 on background regions and > -0.3 on peaks (below that it
+  has learned something anti-correlated with accessibility, e.g. AT bias).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .attribute import attribute_model
+from .config import AttributeConfig, BiasQCConfig
+from .data import load_windows
+from .io import atomic_output
+from .metrics import performance
+from .models import load_model
+from .modisco import report_motifs
+from .runtime import select_device
+from .train import predict_windows
+
+log = logging.getLogger(__name__)
+
+#: Names of enzyme-bias motifs, as in chrombpnet's motifs.meme.txt
+#: (TN5_1..8, DNASE_1..6); every other database motif counts as a TF motif.
+BIAS_MOTIF_NAME = re.compile(r"^(tn5|dnase)", re.IGNORECASE)
+#: The official pipeline's bounds on the bias model's count Pearson r.
+MIN_PEARSON = {"negatives": 0.0, "peaks": -0.3}
+
+
+def _as_config(config: BiasQCConfig | Mapping[str, Any]) -> BiasQCConfig:
+    return config if isinstance(config, BiasQCConfig) else BiasQCConfig.model_validate(dict(config))
+
+
+def attribute_bias_model(config: BiasQCConfig | Mapping[str, Any], ohe_path: str | os.PathLike,
+                         attr_path: str | os.PathLike) -> dict[str, Any]:
+    """Profile DeepLIFT/SHAP contributions of the bias model at up to `n_loci` peaks.
+
+    Peaks on every chromosome are used, as the official pipeline does: TF
+    motifs that leaked into the bias model show up where TFs bind. Writes
+    the (N, 4, in_window) npz pair that `bpnet_core.modisco.discover_motifs` reads.
+    """
+    config = _as_config(config)
+    step = AttributeConfig(
+        model=config.model, sequences=config.sequences, loci=config.loci, chroms=None,
+        in_window=config.in_window, out_window=config.out_window, batch_size=config.batch_size,
+        output="profile", n_shuffles=config.n_shuffles, random_state=config.random_state,
+        device=config.device, verbose=config.verbose)
+    return attribute_model(step, ohe_path, attr_path, max_loci=config.n_loci)
+
+
+def count_pearson(config: BiasQCConfig, loci, key: str) -> tuple[float, int]:
+    """Count Pearson r of the bias model at `loci` on the config's `chroms`."""
+    device = select_device(config.device)
+    model = load_model(config.model, key="bias_model", device=device)
+    windows = load_windows(loci, config.sequences, signals=config.signals, chroms=config.chroms,
+                           in_window=config.in_window, out_window=config.out_window, key=key)
+    logits, log_counts = predict_windows(model, windows, config.batch_size, device)
+    summary, _ = performance(logits, log_counts, windows.y.numpy())
+    return float(summary["count_pearson"]), len(windows)
+
+
+def classify_patterns(table: pd.DataFrame, max_qvalue: float) -> list[dict[str, Any]]:
+    """Each TF-MoDISco pattern of the bias model as "bias", "TF" or "unmatched".
+
+    A pattern is judged by its best database match (``match0`` of
+    `bpnet_core.modisco.report_motifs`), when its q-value is below
+    `max_qvalue`: "bias" when that motif's name is an enzyme-bias motif's
+    (`BIAS_MOTIF_NAME`), "TF" otherwise.
+    """
+    patterns = []
+    for row in table.to_dict("records"):
+        match, qvalue = row.get("match0"), row.get("qvalue0")
+        significant = isinstance(match, str) and qvalue is not None and qvalue < max_qvalue
+        kind = ("bias" if BIAS_MOTIF_NAME.match(match) else "TF") if significant else "unmatched"
+        patterns.append({"pattern": row["pattern"], "n_seqlets": int(row["n_seqlets"]),
+                         "best_match": match if isinstance(match, str) else None,
+                         "qvalue": None if qvalue is None or np.isnan(qvalue) else float(qvalue),
+                         "kind": kind})
+    return patterns
+
+
+def qc_bias_model(config: BiasQCConfig | Mapping[str, Any], modisco_h5: str | os.PathLike,
+                  output_folder: str | os.PathLike) -> dict[str, Any]:
+    """Judge a bias model; write ``qc.json``, ``qc.html`` and the motif report.
+
+    Parameters
+    ----------
+    config : BiasQCConfig or mapping
+    modisco_h5 : str or PathLike
+        TF-MoDISco results of the bias model's attributions at peaks.
+    output_folder : str or PathLike
+        Gets ``qc.json`` (the verdict below), ``qc.html`` (the same as a
+        page) and ``motifs/`` (`bpnet_core.modisco.report_motifs` against
+        the config's `motifs`).
+
+    Returns
+    -------
+    dict
+        ``flagged`` (bool), ``reasons`` (list of str), ``patterns`` (see
+        `classify_patterns`), ``count_pearson`` {negatives, peaks} with the
+        number of regions, ``min_pearson``, ``motifs`` and ``accept``.
+    """
+    config = _as_config(config)
+    folder = Path(output_folder)
+    if config.motifs is None:
+        log.warning("no motif database (modisco_report_parameters.motifs or bias_qc_parameters.motifs): "
+                    "the bias model's patterns cannot be checked for TF motifs")
+    table = report_motifs(modisco_h5, folder / "motifs", config.motifs)
+    patterns = classify_patterns(table, config.max_qvalue)
+    pearson = {}
+    for split, loci in (("negatives", config.negatives), ("peaks", config.loci)):
+        r, n = count_pearson(config, loci, key="negatives" if split == "negatives" else "loci")
+        pearson[split] = {"pearson": r, "n_regions": n}
+
+    reasons = [f"pattern {p['pattern']} ({p['n_seqlets']} seqlets) matches the TF motif {p['best_match']} "
+               f"(q = {p['qvalue']:.2g})" for p in patterns if p["kind"] == "TF"]
+    for split, bound in MIN_PEARSON.items():
+        r = pearson[split]["pearson"]
+        if not r > bound:  # NaN fails too
+            reasons.append(f"count Pearson r on {split} ({','.join(config.chroms)}) is {r:.3f}, "
+                           f"not above {bound}")
+    qc = {"flagged": bool(reasons), "reasons": reasons, "patterns": patterns, "count_pearson": pearson,
+          "min_pearson": MIN_PEARSON, "max_qvalue": config.max_qvalue, "motifs": config.motifs,
+          "accept": config.accept, "model": config.model}
+    with atomic_output(folder / "qc.json") as tmp:
+        tmp.write_text(json.dumps(qc, indent=2) + "\n")
+    with atomic_output(folder / "qc.html") as tmp:
+        tmp.write_text(_qc_html(qc))
+    level = logging.WARNING if reasons else logging.INFO
+    log.log(level, "bias QC %s: %d pattern(s) (%s); count r %.3f on background, %.3f on peaks",
+            "FLAGGED" if reasons else "passed", len(patterns),
+            ", ".join(f"{p['pattern']}={p['kind']}" for p in patterns) or "none",
+            pearson["negatives"]["pearson"], pearson["peaks"]["pearson"])
+    return qc
+
+
+def _qc_html(qc: dict[str, Any]) -> str:
+    verdict = ("<p class='bad'><b>Flagged.</b> " + "<br>".join(html.escape(r) for r in qc["reasons"])
+               + "</p><p>Lower <code>beta</code> and retrain, or set <code>bias_qc_parameters.accept</code>.</p>"
+               if qc["flagged"] else "<p class='good'><b>Passed.</b></p>")
+    rows = "".join(
+        f"<tr><td>{html.escape(p['pattern'])}</td><td>{p['n_seqlets']}</td>"
+        f"<td>{html.escape(p['best_match'] or '')}</td>"
+        f"<td>{'' if p['qvalue'] is None else format(p['qvalue'], '.2g')}</td><td>{p['kind']}</td></tr>"
+        for p in qc["patterns"])
+    pearson = "".join(
+        f"<tr><td>{split}</td><td>{v['n_regions']}</td><td>{v['pearson']:.3f}</td><td>&gt; {qc['min_pearson'][split]}</td></tr>"
+        for split, v in qc["count_pearson"].items())
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Bias model QC</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px}} .bad{{color:#b00}} .good{{color:#070}}</style></head>
+<body><h1>Bias model QC</h1><p>{html.escape(str(qc['model']))}</p>{verdict}
+<h2>Count Pearson r (validation chromosomes)</h2>
+<table><tr><th>regions</th><th>n</th><th>r</th><th>required</th></tr>{pearson}</table>
+<h2>TF-MoDISco patterns of the bias model at peaks</h2>
+<p>Best match in {html.escape(str(qc['motifs']))} with q &lt; {qc['max_qvalue']}: enzyme-bias motifs
+(TN5*, DNASE*) are expected; a TF motif flags the model. Logos: <a href="motifs/report.html">motif report</a>.</p>
+<table><tr><th>pattern</th><th>seqlets</th><th>best match</th><th>q</th><th>kind</th></tr>{rows}</table>
+</body></html>
+"""

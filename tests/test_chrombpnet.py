@@ -1,0 +1,192 @@
+"""ChromBPNet: the full model, the bias step and its threshold, freezing,
+count scaling, QC verdicts, model reuse in the workflow."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from bpnet_core.bias_qc import classify_patterns
+from bpnet_core.chrombpnet import (
+    assemble_chrombpnet,
+    check_bias_qc,
+    extract_submodel,
+    fit_bias_model,
+    fit_chrombpnet_step,
+)
+from bpnet_core.config import bias_fit_config, load_config, parse_config, pipeline_stages
+from bpnet_core.data import load_windows
+from bpnet_core.demo_atac import simulate_atac_demo
+from bpnet_core.errors import InputError
+from bpnet_core.models import BPNet, ChromBPNet, load_model
+from bpnet_core.train import predict_windows
+
+from conftest import REPO, planned_jobs, snakemake, write_json
+
+TINY = {
+    "n_filters": 8, "n_layers": 2, "in_window": 206, "out_window": 100, "batch_size": 16,
+    "max_jitter": 16, "max_epochs": 1, "validation_iter": 8, "lr": 0.004, "alpha": 10,
+    "random_state": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def atac(tmp_path_factory):
+    return simulate_atac_demo(tmp_path_factory.mktemp("atac"), seed=2,
+                              chrom_sizes={"chr1": 300_000, "chr2": 150_000})
+
+
+def fit_config(data, **overrides) -> dict:
+    return {**TINY, "name": "tiny_atac", "training_chroms": ["chr1"], "validation_chroms": ["chr2"],
+            "sequences": str(data["sequences"]), "loci": str(data["peaks"]),
+            "negatives": str(data["negatives"]), "signals": [str(data["signal"])],
+            "bias_model": None, "bias_fit_parameters": {"n_layers": 2}, **overrides}
+
+
+@pytest.fixture(scope="module")
+def trained(atac, tmp_path_factory):
+    """The ChromBPNet Fit command on the tiny ATAC data: (folder, config)."""
+    out = tmp_path_factory.mktemp("chrombpnet")
+    config = parse_config(fit_config(atac), kind="fit")
+    fit_chrombpnet_step(config, out)
+    return out, config
+
+
+def test_full_model_adds_logits_and_combines_counts_by_logsumexp():
+    torch.manual_seed(0)
+    bias, accessibility = BPNet(4, 1, 1, trimming=53), BPNet(8, 2, 1, trimming=53)
+    X = torch.nn.functional.one_hot(torch.randint(0, 4, (3, 206)), 4).transpose(1, 2).float()
+    profile, counts = ChromBPNet(bias, accessibility)(X)
+    (bp, bc), (ap, ac) = bias(X), accessibility(X)
+    torch.testing.assert_close(profile, bp + ap)
+    torch.testing.assert_close(counts, torch.log(torch.exp(bc) + torch.exp(ac)))
+
+
+def test_fit_writes_three_models_and_keeps_the_bias_frozen(trained):
+    out, _ = trained
+    bias = load_model(out / "tiny_atac.bias.torch")
+    full = load_model(out / "tiny_atac.torch")
+    accessibility = load_model(out / "tiny_atac.accessibility.torch")
+    assert isinstance(bias, BPNet) and isinstance(full, ChromBPNet) and isinstance(accessibility, BPNet)
+    for key, value in bias.state_dict().items():
+        torch.testing.assert_close(full.bias.state_dict()[key], value, rtol=0, atol=0)
+    for key, value in accessibility.state_dict().items():
+        torch.testing.assert_close(full.accessibility.state_dict()[key], value, rtol=0, atol=0)
+    assert full.metadata["kind"] == "chrombpnet" and full.metadata["n_train"] > 0
+    assert (out / "tiny_atac.history.tsv").is_file() and (out / "tiny_atac.bias.history.tsv").is_file()
+    assert not list(out.glob("*.checkpoint"))
+
+
+def test_bias_counts_are_scaled_to_the_observed_mean(trained):
+    out, config = trained
+    bias = load_model(out / "tiny_atac.bias.torch")
+    step = bias_fit_config(config)
+    threshold = bias.metadata["bias_threshold"]["threshold"]
+    windows = load_windows(step.loci, step.sequences, signals=step.signals, chroms=step.training_chroms,
+                           in_window=step.in_window, out_window=step.out_window, max_counts=threshold)
+    assert len(windows) == bias.metadata["n_train"]
+    _, predicted = predict_windows(bias, windows, 64, torch.device("cpu"))
+    observed = np.log1p(windows.y.sum(dim=(1, 2)).numpy())
+    assert abs(predicted.mean() - observed.mean()) < 1e-4
+    assert bias.metadata["count_shift"] != 0
+
+
+def test_too_strict_threshold_stops_with_what_to_change(atac, tmp_path):
+    config = bias_fit_config(parse_config(fit_config(atac, beta=0.02), kind="fit"))
+    with pytest.raises(InputError) as error:
+        fit_bias_model(config, tmp_path / "bias.torch", tmp_path / "history.tsv")
+    message = str(error.value)
+    for part in ("too few background regions", "beta (0.02)", "1st percentile", "Raise `beta`",
+                 "negatives", "on the training chromosomes"):
+        assert part in message
+    assert not list(tmp_path.iterdir())
+
+
+def test_patterns_are_classified_by_their_best_significant_match():
+    table = pd.DataFrame({"pattern": ["p0", "p1", "p2", "p3"], "n_seqlets": [50, 40, 30, 20],
+                          "match0": ["TN5_3", "GATA_like", "AP1_like", np.nan],
+                          "qvalue0": [0.001, 0.01, 0.2, np.nan]})
+    kinds = [p["kind"] for p in classify_patterns(table, 0.05)]
+    assert kinds == ["bias", "TF", "unmatched", "unmatched"]
+    assert classify_patterns(table.assign(match0="dnase_2"), 0.05)[0]["kind"] == "bias"
+
+
+def test_flagged_bias_model_stops_unless_accepted():
+    qc = {"flagged": True, "reasons": ["pattern p1 matches the TF motif GATA_like"]}
+    with pytest.raises(InputError, match=r"GATA_like.*Lower `beta`.*bias_qc_parameters.accept"):
+        check_bias_qc(qc, "qc.json", accept=False)
+    check_bias_qc(qc, "qc.json", accept=True)
+    check_bias_qc({"flagged": False, "reasons": []}, "qc.json", accept=False)
+
+
+def test_extract_and_assemble_give_the_same_model(trained, tmp_path):
+    out, _ = trained
+    extract_submodel(out / "tiny_atac.torch", "accessibility", tmp_path / "acc.torch")
+    extract_submodel(out / "tiny_atac.torch", "bias", tmp_path / "bias.torch")
+    assemble_chrombpnet(tmp_path / "bias.torch", tmp_path / "acc.torch", tmp_path / "full.torch")
+    X = torch.nn.functional.one_hot(torch.randint(0, 4, (2, 206)), 4).transpose(1, 2).float()
+    for a, b in zip(load_model(out / "tiny_atac.torch")(X), load_model(tmp_path / "full.torch")(X)):
+        torch.testing.assert_close(a, b)
+
+
+def test_chrombpnet_config_rejects_controls_and_needs_negatives(atac):
+    with pytest.raises(InputError, match="controls: ChromBPNet models take no control tracks"):
+        parse_config(fit_config(atac, controls=[str(atac["signal"])]), kind="fit")
+    with pytest.raises(InputError, match="negatives: ChromBPNet needs background regions"):
+        parse_config(fit_config(atac, negatives=None), kind="fit")
+
+
+def test_pipeline_routes_models_to_stages():
+    stages = pipeline_stages(load_config(REPO / "config" / "demo_atac.json"))
+    assert stages["bias_fit"].loci == "resources/demo_atac/negatives.bed.gz"
+    assert stages["bias_fit"].peaks == "resources/demo_atac/peaks.narrowPeak.gz"
+    assert (stages["bias_fit"].n_layers, stages["fit"].n_layers) == (4, 6)
+    assert stages["bias_qc"].model == stages["fit"].bias_model == "results/demo_atac/bias_fit/demo_atac.bias.torch"
+    accessibility = "results/demo_atac/fit/demo_atac.accessibility.torch"
+    assert stages["predict"].model == stages["attribute"].model == stages["marginalize"].model == accessibility
+    assert stages["evaluate"].model == "results/demo_atac/fit/demo_atac.torch"
+    # A stage's own model key wins: the full model predicts the observed signal.
+    data = json.loads((REPO / "config" / "demo_atac.json").read_text())
+    data["predict_parameters"]["model"] = "results/demo_atac/fit/demo_atac.torch"
+    assert pipeline_stages(parse_config(data))["predict"].model == "results/demo_atac/fit/demo_atac.torch"
+
+
+def _pipeline(data, **overrides) -> dict:
+    return {**fit_config(data), "predict_parameters": {"chroms": ["chr2"]},
+            "bias_qc_parameters": {"n_loci": 20, "n_shuffles": 2, "n_seqlets": 500, "window": 100},
+            **overrides}
+
+
+def test_workflow_plans_bias_fit_qc_then_chrombpnet(atac, tmp_path):
+    jobs = planned_jobs(tmp_path, write_json(tmp_path / "atac.json", _pipeline(atac)))
+    for rule in ("fit_bias_model", "attribute_bias_model", "discover_bias_motifs", "qc_bias_model",
+                 "fit_chrombpnet", "predict_peaks", "evaluate_model", "write_report"):
+        assert jobs[rule] == 1, jobs
+    assert "fit_model" not in jobs
+
+
+@pytest.mark.parametrize(("given", "skipped", "added"), [
+    (["bias_model"], {"fit_bias_model"}, set()),
+    (["model"], {"fit_bias_model", "fit_chrombpnet"}, {"extract_accessibility_model", "extract_bias_model"}),
+    (["bias_model", "accessibility_model"], {"fit_bias_model", "fit_chrombpnet"},
+     {"assemble_chrombpnet_model"}),
+])
+def test_existing_model_files_are_reused(atac, trained, tmp_path, given, skipped, added):
+    out, _ = trained
+    files = {"bias_model": out / "tiny_atac.bias.torch", "model": out / "tiny_atac.torch",
+             "accessibility_model": out / "tiny_atac.accessibility.torch"}
+    config = _pipeline(atac, **{key: str(files[key]) for key in given})
+    jobs = planned_jobs(tmp_path, write_json(tmp_path / "atac.json", config))
+    assert not skipped & set(jobs), jobs
+    assert added <= set(jobs), jobs
+    assert jobs["predict_peaks"] == 1
+
+
+def test_chrombpnet_workflow_lint_is_clean(atac, tmp_path):
+    result = snakemake(tmp_path, write_json(tmp_path / "atac.json", _pipeline(atac)), "--lint")
+    assert result.returncode == 0
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr

@@ -1,0 +1,58 @@
+"""ChromBPNet end to end on simulated ATAC-seq data: the bias model learns the
+enzyme's preference and nothing else, the accessibility model learns the TF
+motifs and not the enzyme's.
+
+Runs the workflow on `config/demo_atac.json` scaled down (a 2.6 Mb genome,
+fewer epochs; see `conftest._atac_demo`), on data simulated into a temporary
+folder, in the background from the start of the session.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from bpnet_core.demo import PLANTED_MOTIFS
+from bpnet_core.demo_atac import BIAS_MOTIFS
+
+
+SIGNIFICANT = 0.05
+
+
+@pytest.fixture(scope="module")
+def atac_results(demo_runs):
+    return demo_runs[__name__].results()
+
+
+def _significant_matches(table: pd.DataFrame) -> set[str]:
+    return set(table.loc[table["qvalue0"] < SIGNIFICANT, "match0"])
+
+
+def test_bias_model_learns_the_enzyme_motif_and_no_tf_motif(atac_results):
+    qc = json.loads((atac_results / "bias_qc" / "qc.json").read_text())
+    assert not qc["flagged"], qc["reasons"]
+    matches = _significant_matches(pd.read_csv(atac_results / "bias_qc" / "motifs" / "motifs.tsv", sep="\t"))
+    assert set(BIAS_MOTIFS) <= matches
+    assert not matches & set(PLANTED_MOTIFS)
+    assert qc["count_pearson"]["negatives"]["pearson"] > 0
+
+
+def test_accessibility_model_learns_tf_motifs_not_the_enzyme(atac_results):
+    matches = _significant_matches(pd.read_csv(atac_results / "modisco" / "report" / "motifs.tsv", sep="\t"))
+    assert len(matches & set(PLANTED_MOTIFS)) >= 2
+    assert not matches & set(BIAS_MOTIFS)
+
+
+def test_bias_free_readout_ignores_the_enzyme_motif(atac_results):
+    summary = pd.read_csv(atac_results / "marginalize" / "summary.tsv", sep="\t").set_index("motif")
+    enzyme = summary.loc[list(BIAS_MOTIFS), "delta_log_counts"].abs().max()
+    tf_effects = summary.loc[list(PLANTED_MOTIFS), "delta_log_counts"]
+    assert (tf_effects > 5 * enzyme).sum() >= 2
+
+
+def test_full_model_learns_the_observed_signal(atac_results):
+    performance = pd.read_csv(atac_results / "evaluate" / "demo_atac.performance.tsv", sep="\t").iloc[0]
+    assert performance["profile_pearson"] > 0.3
+    assert performance["count_pearson"] > 0.1
