@@ -115,7 +115,8 @@ def qc_bias_model(config: BiasQCConfig | Mapping[str, Any], modisco_h5: str | os
     Returns
     -------
     dict
-        ``flagged`` (bool), ``reasons`` (list of str), ``patterns`` (see
+        ``flagged`` (bool), ``reasons`` (list of str), ``tf_motif_check``
+        (False when there was no motif database), ``patterns`` (see
         `classify_patterns`), ``count_pearson`` {negatives, peaks} with the
         number of regions, ``min_pearson``, ``motifs`` and ``accept``.
     """
@@ -138,7 +139,9 @@ def qc_bias_model(config: BiasQCConfig | Mapping[str, Any], modisco_h5: str | os
         if not r > bound:  # NaN fails too
             reasons.append(f"count Pearson r on {split} ({','.join(config.chroms)}) is {r:.3f}, "
                            f"not above {bound}")
-    qc = {"flagged": bool(reasons), "reasons": reasons, "patterns": patterns, "count_pearson": pearson,
+    # Without a database the TF-motif check cannot run: say so, do not pass it silently.
+    qc = {"flagged": bool(reasons), "reasons": reasons, "tf_motif_check": config.motifs is not None,
+          "patterns": patterns, "count_pearson": pearson,
           "min_pearson": MIN_PEARSON, "max_qvalue": config.max_qvalue, "motifs": config.motifs,
           "accept": config.accept, "model": config.model}
     with atomic_output(folder / "qc.json") as tmp:
@@ -154,7 +157,9 @@ def qc_bias_model(config: BiasQCConfig | Mapping[str, Any], modisco_h5: str | os
 
 
 def _qc_html(qc: dict[str, Any]) -> str:
-    verdict = ("<p class='bad'><b>Flagged.</b> " + "<br>".join(html.escape(r) for r in qc["reasons"])
+    unchecked = ("" if qc["tf_motif_check"] else "<p class='bad'>No motif database was given "
+                 "(<code>bias_qc_parameters.motifs</code>): the patterns were not checked for TF motifs.</p>")
+    verdict = unchecked + ("<p class='bad'><b>Flagged.</b> " + "<br>".join(html.escape(r) for r in qc["reasons"])
                + "</p><p>Lower <code>beta</code> and retrain, or set <code>bias_qc_parameters.accept</code>.</p>"
                if qc["flagged"] else "<p class='good'><b>Passed.</b></p>")
     rows = "".join(

@@ -241,7 +241,10 @@ def _bias_qc(results_dir: Path) -> str | None:
     if not (folder / "qc.json").is_file():
         return None
     qc = json.loads((folder / "qc.json").read_text())
-    verdict = ("<p class='missing'><b>Flagged:</b> " + "<br>".join(html.escape(r) for r in qc["reasons"])
+    unchecked = ("" if qc.get("tf_motif_check", True) else
+                 "<p class='missing'>No motif database was given (bias_qc_parameters.motifs): "
+                 "the bias model's patterns were not checked for TF motifs.</p>")
+    verdict = unchecked + ("<p class='missing'><b>Flagged:</b> " + "<br>".join(html.escape(r) for r in qc["reasons"])
                + (" (accepted by bias_qc_parameters.accept)" if qc.get("accept") else "") + "</p>"
                if qc["flagged"] else "<p><b>Passed:</b> every matched pattern of the bias model is an "
                "enzyme-bias motif, and its count Pearson r is within the official bounds.</p>")

@@ -190,3 +190,39 @@ def test_chrombpnet_workflow_lint_is_clean(atac, tmp_path):
     result = snakemake(tmp_path, write_json(tmp_path / "atac.json", _pipeline(atac)), "--lint")
     assert result.returncode == 0
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+def test_bias_qc_writes_verdict_and_says_when_motifs_were_not_checked(atac, trained, tmp_path):
+    from bpnet_core.bias_qc import attribute_bias_model, qc_bias_model
+    from bpnet_core.modisco import discover_motifs
+
+    out, _ = trained
+    qc_config = {"model": str(out / "tiny_atac.bias.torch"), "sequences": str(atac["sequences"]),
+                 "loci": str(atac["peaks"]), "negatives": str(atac["negatives"]),
+                 "signals": [str(atac["signal"])], "chroms": ["chr2"], "in_window": 206,
+                 "out_window": 100, "n_loci": 30, "n_shuffles": 2, "batch_size": 16}
+    attribute_bias_model(qc_config, tmp_path / "ohe.npz", tmp_path / "attr.npz")
+    assert np.load(tmp_path / "attr.npz")["arr_0"].shape == (30, 4, 206)
+    discover_motifs(tmp_path / "ohe.npz", tmp_path / "attr.npz", tmp_path / "bias.h5", n_seqlets=500, window=100)
+    for motifs, checked in ((None, False), (str(atac["motifs"]), True)):
+        qc = qc_bias_model({**qc_config, "motifs": motifs}, tmp_path / "bias.h5", tmp_path / "qc")
+        saved = json.loads((tmp_path / "qc" / "qc.json").read_text())
+        assert saved == json.loads(json.dumps(qc))
+        assert saved["tf_motif_check"] is checked
+        assert set(saved["count_pearson"]) == {"negatives", "peaks"}
+        assert saved["count_pearson"]["peaks"]["n_regions"] > 0
+        assert ("No motif database" in (tmp_path / "qc" / "qc.html").read_text()) is not checked
+
+
+def test_fit_refuses_a_flagged_bias_model_before_training(atac, trained, tmp_path):
+    from bpnet_core.chrombpnet import fit_chrombpnet
+
+    out, config = trained
+    qc = tmp_path / "qc.json"
+    qc.write_text(json.dumps({"flagged": True, "reasons": ["pattern p0 matches the TF motif AP1_like (q = 0.001)"]}))
+    paths = [tmp_path / name for name in ("full.torch", "acc.torch", "history.tsv")]
+    with pytest.raises(InputError, match="AP1_like.*Lower `beta`"):
+        fit_chrombpnet(config, out / "tiny_atac.bias.torch", *paths, qc_path=qc)
+    assert not any(path.exists() for path in paths)
+    fit_chrombpnet(config, out / "tiny_atac.bias.torch", *paths, qc_path=qc, accept=True)
+    assert all(path.exists() for path in paths)

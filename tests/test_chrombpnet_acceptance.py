@@ -56,3 +56,8 @@ def test_full_model_learns_the_observed_signal(atac_results):
     performance = pd.read_csv(atac_results / "evaluate" / "demo_atac.performance.tsv", sep="\t").iloc[0]
     assert performance["profile_pearson"] > 0.3
     assert performance["count_pearson"] > 0.1
+
+
+def test_dataset_report_shows_the_bias_qc(atac_results):
+    page = (atac_results / "demo_atac.report.html").read_text()
+    assert 'id="bias_qc"' in page and "Passed:" in page and "TN5_like" in page
