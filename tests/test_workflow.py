@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from conftest import planned_jobs, snakemake, write_json
+from conftest import REPO, planned_jobs, snakemake, tiny_pipeline_config, write_json
 
 def test_pipeline_writes_every_output(pipeline_run):
     workdir, _, _ = pipeline_run
@@ -127,3 +130,16 @@ def test_lint_is_clean(pipeline_run):
     result = snakemake(workdir, config, "--lint")
     assert result.returncode == 0
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+def test_slurm_profile_by_name_from_the_repository_root(tiny_data, tmp_path):
+    """`snakemake --profile slurm` as users type it; a dry run needs no SLURM."""
+    config = write_json(tmp_path / "tiny.json", tiny_pipeline_config(tiny_data))
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--profile", "slurm", "--configfile", str(config),
+         "--directory", str(tmp_path), "--dry-run"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = dict(re.findall(r"\nrule (\w+):.*?\n\s+resources: ([^\n]+)", result.stdout, re.S))
+    assert "slurm_partition=gpu" in jobs["fit_model"]  # the profile's defaults are in force
+    assert "gpu=1" in jobs["fit_model"] and "mem_mb=16000" in jobs["fit_model"]
+    assert "gpu=1" not in jobs["predict_peaks"] and "mem_mb=4000" in jobs["predict_peaks"]

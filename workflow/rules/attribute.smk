@@ -12,6 +12,10 @@ rule attribute_peaks:
         "results/{name}/logs/attribute_peaks.log",
     benchmark:
         "results/{name}/benchmarks/attribute_peaks.tsv"
+    resources:
+        gpu=1,
+        mem_mb=gpu_mem_mb,
+        runtime=240,
     threads: workflow.cores
     conda:
         "../envs/bpnet_core.yaml"

@@ -32,6 +32,10 @@ if CHROMBPNET and trains("bias_model") and trains("model"):
             "results/{name}/logs/fit_bias_model.log",
         benchmark:
             "results/{name}/benchmarks/fit_bias_model.tsv"
+        resources:
+            gpu=1,
+            mem_mb=gpu_mem_mb,
+            runtime=720,
         threads: workflow.cores
         conda:
             "../envs/bpnet_core.yaml"
@@ -53,6 +57,10 @@ if CHROMBPNET:
             "results/{name}/logs/attribute_bias_model.log",
         benchmark:
             "results/{name}/benchmarks/attribute_bias_model.tsv"
+        resources:
+            gpu=1,
+            mem_mb=gpu_mem_mb,
+            runtime=240,
         threads: workflow.cores
         conda:
             "../envs/bpnet_core.yaml"

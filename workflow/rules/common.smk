@@ -68,6 +68,11 @@ wildcard_constraints:
     track=r"\d+",
 
 
+def gpu_mem_mb(wildcards, attempt):
+    """Host memory of a GPU job, MB: more on each retry (the profiles retry failed jobs)."""
+    return 16000 * attempt
+
+
 def stage_params(stage):
     """The effective parameters of a stage, as plain data with sorted keys.
 

@@ -12,6 +12,10 @@ if not CHROMBPNET:
             "results/{name}/logs/fit_model.log",
         benchmark:
             "results/{name}/benchmarks/fit_model.tsv"
+        resources:
+            gpu=1,
+            mem_mb=gpu_mem_mb,
+            runtime=720,
         threads: workflow.cores
         conda:
             "../envs/bpnet_core.yaml"
@@ -37,6 +41,10 @@ if CHROMBPNET and trains("model") and trains("accessibility_model"):
             "results/{name}/logs/fit_chrombpnet.log",
         benchmark:
             "results/{name}/benchmarks/fit_chrombpnet.tsv"
+        resources:
+            gpu=1,
+            mem_mb=gpu_mem_mb,
+            runtime=720,
         threads: workflow.cores
         conda:
             "../envs/bpnet_core.yaml"

@@ -11,6 +11,10 @@ rule marginalize_motifs:
         "results/{name}/logs/marginalize_motifs.log",
     benchmark:
         "results/{name}/benchmarks/marginalize_motifs.tsv"
+    resources:
+        gpu=1,
+        mem_mb=gpu_mem_mb,
+        runtime=240,
     threads: workflow.cores
     conda:
         "../envs/bpnet_core.yaml"
