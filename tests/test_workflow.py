@@ -143,3 +143,9 @@ def test_slurm_profile_by_name_from_the_repository_root(tiny_data, tmp_path):
     assert "slurm_partition=gpu" in jobs["fit_model"]  # the profile's defaults are in force
     assert "gpu=1" in jobs["fit_model"] and "mem_mb=16000" in jobs["fit_model"]
     assert "gpu=1" not in jobs["predict_peaks"] and "mem_mb=4000" in jobs["predict_peaks"]
+
+
+def test_trained_model_is_write_protected(pipeline_run):
+    workdir, _, _ = pipeline_run
+    model = workdir / "results" / "tiny" / "fit" / "tiny.torch"
+    assert not model.stat().st_mode & 0o222  # Snakemake's protected(): no write bits

@@ -24,7 +24,7 @@ if CHROMBPNET and trains("bias_model") and trains("model"):
         input:
             unpack(bias_fit_inputs),
         output:
-            model="results/{name}/bias_fit/{name}.bias.torch",
+            model=protected("results/{name}/bias_fit/{name}.bias.torch"),
             history="results/{name}/bias_fit/{name}.bias.history.tsv",
         params:
             config=stage_params("bias_fit"),

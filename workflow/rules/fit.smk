@@ -4,7 +4,7 @@ if not CHROMBPNET:
         input:
             unpack(fit_inputs),
         output:
-            model="results/{name}/fit/{name}.torch",
+            model=protected("results/{name}/fit/{name}.torch"),
             history="results/{name}/fit/{name}.history.tsv",
         params:
             config=stage_params("fit"),
@@ -31,8 +31,8 @@ if CHROMBPNET and trains("model") and trains("accessibility_model"):
         input:
             unpack(fit_inputs),
         output:
-            model="results/{name}/fit/{name}.torch",
-            accessibility="results/{name}/fit/{name}.accessibility.torch",
+            model=protected("results/{name}/fit/{name}.torch"),
+            accessibility=protected("results/{name}/fit/{name}.accessibility.torch"),
             history="results/{name}/fit/{name}.history.tsv",
         params:
             config=stage_params("fit"),
