@@ -67,15 +67,24 @@ def attribute_bias_model(config: BiasQCConfig | Mapping[str, Any], ohe_path: str
     return attribute_model(step, ohe_path, attr_path, max_loci=config.n_loci)
 
 
-def count_pearson(config: BiasQCConfig, loci, key: str) -> tuple[float, int]:
-    """Count Pearson r of the bias model at `loci` on the config's `chroms`."""
+def count_pearson(config: BiasQCConfig) -> dict[str, dict[str, float]]:
+    """Count Pearson r of the bias model on the config's `chroms`.
+
+    Returns
+    -------
+    dict
+        ``negatives`` and ``peaks`` -> {``pearson``, ``n_regions``}.
+    """
     device = select_device(config.device)
     model = load_model(config.model, key="bias_model", device=device)
-    windows = load_windows(loci, config.sequences, signals=config.signals, chroms=config.chroms,
-                           in_window=config.in_window, out_window=config.out_window, key=key)
-    logits, log_counts = predict_windows(model, windows, config.batch_size, device)
-    summary, _ = performance(logits, log_counts, windows.y.numpy())
-    return float(summary["count_pearson"]), len(windows)
+    result = {}
+    for split, loci, key in (("negatives", config.negatives, "negatives"), ("peaks", config.loci, "loci")):
+        windows = load_windows(loci, config.sequences, signals=config.signals, chroms=config.chroms,
+                               in_window=config.in_window, out_window=config.out_window, key=key)
+        logits, log_counts = predict_windows(model, windows, config.batch_size, device)
+        summary, _ = performance(logits, log_counts, windows.y.numpy())
+        result[split] = {"pearson": float(summary["count_pearson"]), "n_regions": len(windows)}
+    return result
 
 
 def classify_patterns(table: pd.DataFrame, max_qvalue: float) -> list[dict[str, Any]]:
@@ -127,10 +136,7 @@ def qc_bias_model(config: BiasQCConfig | Mapping[str, Any], modisco_h5: str | os
                     "the bias model's patterns cannot be checked for TF motifs")
     table = report_motifs(modisco_h5, folder / "motifs", config.motifs)
     patterns = classify_patterns(table, config.max_qvalue)
-    pearson = {}
-    for split, loci in (("negatives", config.negatives), ("peaks", config.loci)):
-        r, n = count_pearson(config, loci, key="negatives" if split == "negatives" else "loci")
-        pearson[split] = {"pearson": r, "n_regions": n}
+    pearson = count_pearson(config)
 
     reasons = [f"pattern {p['pattern']} ({p['n_seqlets']} seqlets) matches the TF motif {p['best_match']} "
                f"(q = {p['qvalue']:.2g})" for p in patterns if p["kind"] == "TF"]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .checks import check_files
@@ -37,6 +38,7 @@ from .models import BPNet, ChromBPNet, load_model, save_model
 from .runtime import seed_everything, select_device
 from .train import (
     load_fit_windows,
+    load_training_windows,
     new_model,
     observed_log_counts,
     predict_windows,
@@ -237,7 +239,8 @@ def fit_chrombpnet(config: ChromBPNetFitConfig | Mapping[str, Any], bias_model_p
         raise InputError(f"{bias_model_path} (config key 'bias_model'): not a bias model of "
                          f"{len(config.signals)} track(s) without controls")
     peaks_train, valid = load_fit_windows(config)
-    negatives_train, _ = load_fit_windows(config, loci=config.negatives, key="negatives")
+    # Validation is on peaks only: background regions of the training chromosomes.
+    negatives_train = load_training_windows(config, loci=config.negatives, key="negatives")
     train = _concatenate(peaks_train, negatives_train)
     n_sampled = int(round(config.negative_ratio * len(peaks_train)))
     log.info("training on %d peaks + %d of %d background regions per epoch (%s), validating on "
@@ -264,8 +267,6 @@ def fit_chrombpnet(config: ChromBPNetFitConfig | Mapping[str, Any], bias_model_p
 
 def _concatenate(first: Windows, second: Windows) -> Windows:
     """`first`'s rows, then `second`'s (same window sizes and jitter)."""
-    import pandas as pd
-
     return Windows(X=torch.cat([first.X, second.X]), y=torch.cat([first.y, second.y]), X_ctl=None,
                    loci=pd.concat([first.loci, second.loci], ignore_index=True),
                    max_jitter=first.max_jitter)

@@ -633,13 +633,18 @@ def model_paths(config: StepConfig, results: str = "results") -> dict[str, str]:
     dict
         ``model``, plus ``bias_model`` and ``accessibility_model`` for ChromBPNet.
     """
+    return {key: (given if (given := getattr(config, key)) and Path(given).is_file() else path)
+            for key, path in trained_model_paths(config, results).items()}
+
+
+def trained_model_paths(config: StepConfig, results: str = "results") -> dict[str, str]:
+    """Where the pipeline writes each model it trains (see `model_paths`)."""
     name = pipeline_name(config)
     trained = {"model": f"{results}/{name}/fit/{name}.torch"}
     if is_chrombpnet(config):
         trained["bias_model"] = f"{results}/{name}/bias_fit/{name}.bias.torch"
         trained["accessibility_model"] = f"{results}/{name}/fit/{name}.accessibility.torch"
-    return {key: (given if (given := getattr(config, key)) and Path(given).is_file() else path)
-            for key, path in trained.items()}
+    return trained
 
 
 def model_path(config: StepConfig, results: str = "results") -> str:

@@ -277,20 +277,30 @@ def training_metadata(config: FitConfig, model: torch.nn.Module, train: Windows,
     }
 
 
+def _window_args(config: FitConfig, key: str, **filters) -> dict[str, Any]:
+    args = {"sequences": config.sequences, "signals": config.signals, "controls": config.controls,
+            "in_window": config.in_window, "out_window": config.out_window,
+            "min_counts": config.min_counts, "max_counts": config.max_counts,
+            "verbose": config.verbose, "key": key}
+    return {**args, **filters}
+
+
+def load_training_windows(config: FitConfig, loci=None, key: str = "loci", **filters) -> Windows:
+    """Windows of `loci` (default ``config.loci``) on the training chromosomes,
+    read `max_jitter` wider; `filters` override `min_counts` / `max_counts`."""
+    return load_windows(config.loci if loci is None else loci, chroms=config.training_chroms,
+                        max_jitter=config.max_jitter, **_window_args(config, key, **filters))
+
+
 def load_fit_windows(config: FitConfig, loci=None, key: str = "loci", **filters) -> tuple[Windows, Windows]:
     """Jittered training windows and unjittered validation windows of `loci`.
 
     `loci` defaults to ``config.loci``; `filters` override `min_counts` /
     `max_counts`.
     """
-    common = dict(sequences=config.sequences, signals=config.signals, controls=config.controls,
-                  in_window=config.in_window, out_window=config.out_window,
-                  min_counts=config.min_counts, max_counts=config.max_counts,
-                  verbose=config.verbose, key=key)
-    common.update(filters)
-    loci = config.loci if loci is None else loci
-    train = load_windows(loci, chroms=config.training_chroms, max_jitter=config.max_jitter, **common)
-    valid = load_windows(loci, chroms=config.validation_chroms, **common)
+    train = load_training_windows(config, loci, key, **filters)
+    valid = load_windows(config.loci if loci is None else loci, chroms=config.validation_chroms,
+                         **_window_args(config, key, **filters))
     return train, valid
 
 

@@ -14,6 +14,7 @@ from bpnet_core.config import (
     parse_config,
     pipeline_name,
     pipeline_stages,
+    trained_model_paths,
 )
 from bpnet_core.errors import InputError
 from bpnet_core.io import as_list
@@ -46,21 +47,17 @@ def _load_pipeline():
                 check_files(stages[stage], where=f"{CONFIG_SOURCE}: {stage}")
     except InputError as err:
         sys.exit(f"error: {err}")
-    return pipeline_name(pipeline), is_chrombpnet(pipeline), model_paths(pipeline), stages
+    return (pipeline_name(pipeline), is_chrombpnet(pipeline), model_paths(pipeline),
+            trained_model_paths(pipeline), stages)
 
 
-NAME, CHROMBPNET, MODELS, STAGES = _load_pipeline()
-# Model files that the pipeline writes (as opposed to given ones that exist).
-TRAINED = {
-    "model": f"results/{NAME}/fit/{NAME}.torch",
-    "bias_model": f"results/{NAME}/bias_fit/{NAME}.bias.torch",
-    "accessibility_model": f"results/{NAME}/fit/{NAME}.accessibility.torch",
-}
+# MODELS: the model files in use; TRAINED: where the pipeline writes the ones it trains.
+NAME, CHROMBPNET, MODELS, TRAINED, STAGES = _load_pipeline()
 
 
 def trains(key):
     """Whether the pipeline writes its `key` model rather than using a given file."""
-    return MODELS.get(key) == TRAINED[key]
+    return key in TRAINED and MODELS[key] == TRAINED[key]
 
 
 wildcard_constraints:

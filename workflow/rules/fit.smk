@@ -71,8 +71,8 @@ if CHROMBPNET and trains("model") and not trains("accessibility_model"):
 
     rule assemble_chrombpnet_model:
         input:
-            bias=MODELS.get("bias_model", ""),
-            accessibility=MODELS.get("accessibility_model", ""),
+            bias=MODELS["bias_model"],
+            accessibility=MODELS["accessibility_model"],
         output:
             "results/{name}/fit/{name}.torch",
         log:
