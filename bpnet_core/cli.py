@@ -21,7 +21,17 @@ from pathlib import Path
 
 from . import __version__
 from .checks import check_files
-from .config import PIPELINE_MODELS, ChromBPNetFitConfig, load_config, json_schema, model_paths, pipeline_stages
+from .config import (
+    PIPELINE_MODELS,
+    ChromBPNetFitConfig,
+    json_schema,
+    load_config,
+    model_paths,
+    parse_config,
+    pipeline_name,
+    pipeline_stages,
+    read_json,
+)
 from .runtime import run_logged
 
 
@@ -94,6 +104,18 @@ def _demo_data(args) -> None:
         print(f"{key}\t{path}")
 
 
+def _summarize(args) -> None:
+    from .batch import read_sheet
+    from .summary import write_summary
+
+    datasets = {pipeline_name(parse_config(read_json(path), source=path)): path
+                for path in read_sheet(args.sheet)}
+    prefix = args.output or f"{args.results}/summary/{Path(args.sheet).stem}"
+    table = write_summary(datasets, f"{prefix}.tsv", f"{prefix}.html", results_dir=args.results)
+    print(table[["dataset", "status", "detail"]].to_string(index=False))
+    print(f"\n{prefix}.tsv\n{prefix}.html")
+
+
 def _schema(args) -> None:
     json.dump(json_schema(), sys.stdout, indent=2, sort_keys=True)
     print()
@@ -130,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--assay", choices=["chip", "atac"], default="chip",
                    help="chip: stranded ChIP-nexus-like BPNet demo; atac: Tn5-biased ChromBPNet demo")
     p.set_defaults(func=_demo_data)
+
+    p = sub.add_parser("summarize", help="status, metrics and motifs of every dataset of a batch, "
+                       "at any time (also written at the end of a batch run)")
+    p.add_argument("sheet", help="the batch's sheet (TSV with a 'config' column) or folder of configs")
+    p.add_argument("--results", default="results", help="the workflow's results folder")
+    p.add_argument("-o", "--output", help="output prefix (default: <results>/summary/<sheet name>)")
+    p.set_defaults(func=_summarize)
 
     p = sub.add_parser("schema", help="print the JSON Schema of every config")
     p.set_defaults(func=_schema)

@@ -40,13 +40,30 @@ from .errors import InputError
 Paths = Union[str, list[str]]
 
 
+# Keys that say how a stage runs, not what it computes.
+RUNTIME_KEYS = frozenset({"device", "verbose"})
+
+
+class StageParams(dict):
+    """A stage config as Snakemake params: changing a runtime key reruns nothing.
+
+    Snakemake reruns a job when the ``repr`` of one of its params changes;
+    this dict's ``repr`` leaves out `RUNTIME_KEYS`, so that turning on
+    ``verbose`` or moving to another device keeps every result, while the
+    script still receives every key.
+    """
+
+    def __repr__(self) -> str:
+        return repr({k: v for k, v in self.items() if k not in RUNTIME_KEYS})
+
+
 class StepConfig(BaseModel):
     """Base of every config: unknown keys are errors, defaults are checked."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
     def to_params(self) -> dict[str, Any]:
-        """The config as plain JSON data with sorted keys (Snakemake params)."""
+        """The config as plain JSON data with sorted keys."""
         return dict(sorted(self.model_dump(mode="json").items()))
 
 

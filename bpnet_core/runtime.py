@@ -70,7 +70,8 @@ def run_logged(func: Callable[..., Any], *args: Any, log_path: str | os.PathLike
     """Run one stage with its log going to stderr and to `log_path`.
 
     An `InputError` becomes one message in the log and on stderr and exit
-    status 1, without a traceback; other exceptions propagate.
+    status 1, without a traceback; other exceptions are logged with their
+    traceback and propagate.
     """
     console = logging.StreamHandler(sys.stderr)
     handlers: list[logging.Handler] = [console]
@@ -95,6 +96,11 @@ def run_logged(func: Callable[..., Any], *args: Any, log_path: str | os.PathLike
             log.error("%s", err)
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
+    except Exception:
+        # In the log file too, where the batch summary looks for failures.
+        log.removeHandler(console)
+        log.exception("stage failed")
+        raise
     finally:
         for handler in handlers:
             log.removeHandler(handler)

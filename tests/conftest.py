@@ -143,31 +143,39 @@ def pipeline_run(tiny_data, tmp_path_factory):
 
 
 class DemoRun:
-    """A demo pipeline started with `start`; `results()` waits for it."""
+    """The demo pipelines, started as one batch run; `results(name)` waits for it."""
 
-    def __init__(self, workdir: Path, name: str, process: subprocess.Popen):
-        self.workdir, self.name, self.process = workdir, name, process
+    def __init__(self, workdir: Path, process: subprocess.Popen):
+        self.workdir, self.process = workdir, process
 
-    def results(self) -> Path:
-        returncode = self.process.wait()
+    def results(self, name: str) -> Path:
+        self.process.wait()
         log = (self.workdir / "snakemake.log").read_text()
-        assert returncode == 0, log[-6000:]
-        return self.workdir / "results" / self.name
+        assert (self.workdir / "results" / name / f"{name}.report.html").is_file(), log[-6000:]
+        return self.workdir / "results" / name
 
 
-def start_demo(workdir: Path, name: str, simulate, config: dict) -> DemoRun:
-    """Simulate a demo's data into `workdir` and start the workflow on `config`."""
-    simulate(workdir / "resources" / name)
-    # The demo configs name resources/<name>/..., relative to the working directory.
-    path = write_json(workdir / f"{name}.json", config)
+def start_demos(workdir: Path, demos: dict[str, tuple]) -> DemoRun:
+    """Simulate each demo's data into `workdir`; run the workflow on all of them as one batch.
+
+    Two jobs at a time, one thread each (`--max-threads 1`), and on past a
+    failed dataset (`--keep-going`), so that each demo's tests see its own result.
+    """
+    configs = []
+    for name, (simulate, edit) in demos.items():
+        simulate(workdir / "resources" / name)
+        # The demo configs name resources/<name>/..., relative to the working directory.
+        config = edit(json.loads((REPO / "config" / f"{name}.json").read_text()))
+        configs.append(str(write_json(workdir / f"{name}.json", config)))
+    batch = write_json(workdir / "demos.json", {"datasets": configs})
     with open(workdir / "snakemake.log", "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
-             "--configfile", str(path), "--cores", "1"], stdout=log, stderr=subprocess.STDOUT)
-    return DemoRun(workdir, name, process)
+             "--configfile", str(batch), "--cores", "2", "--max-threads", "1", "--keep-going"],
+            stdout=log, stderr=subprocess.STDOUT)
+    return DemoRun(workdir, process)
 
 
-# Test module -> the demo it needs, as (name, simulator, config edit).
 def _bpnet_demo(config: dict) -> dict:
     return config
 
@@ -183,29 +191,34 @@ def _atac_demo(config: dict) -> dict:
 
 
 ATAC_CHROM_SIZES = {"chr1": 1_200_000, "chr2": 600_000, "chr3": 800_000}
+# Demo -> (simulator, config edit).
 DEMOS = {
-    "test_demo_acceptance": ("demo", simulate_demo, _bpnet_demo),
-    "test_chrombpnet_acceptance": (
-        "demo_atac", lambda out: simulate_atac_demo(out, chrom_sizes=ATAC_CHROM_SIZES), _atac_demo),
+    "demo": (simulate_demo, _bpnet_demo),
+    "demo_atac": (lambda out: simulate_atac_demo(out, chrom_sizes=ATAC_CHROM_SIZES), _atac_demo),
+}
+# Test module -> the demos it reads; these modules run last.
+DEMO_MODULES = {
+    "test_demo_acceptance": ["demo"],
+    "test_chrombpnet_acceptance": ["demo_atac"],
+    "test_batch_acceptance": ["demo", "demo_atac"],
 }
 
 
 @pytest.fixture(scope="session", autouse=True)
-def demo_runs(request, tmp_path_factory) -> dict[str, DemoRun]:
-    """The demos that the selected tests need, started at once: module -> DemoRun."""
+def demo_runs(request, tmp_path_factory) -> DemoRun | None:
+    """The demos that the selected tests need, started at once as one batch run."""
     selected = {item.module.__name__ for item in request.session.items}
-    runs = {}
-    for module, (name, simulate, edit) in DEMOS.items():
-        if module in selected:
-            config = edit(json.loads((REPO / "config" / f"{name}.json").read_text()))
-            runs[module] = start_demo(tmp_path_factory.mktemp(name), name, simulate, config)
-    yield runs
-    for run in runs.values():
-        if run.process.poll() is None:
-            run.process.kill()
-            run.process.wait()
+    names = sorted({name for module, names in DEMO_MODULES.items() if module in selected for name in names})
+    if not names:
+        yield None
+        return
+    run = start_demos(tmp_path_factory.mktemp("demos"), {name: DEMOS[name] for name in names})
+    yield run
+    if run.process.poll() is None:
+        run.process.kill()
+        run.process.wait()
 
 
 def pytest_collection_modifyitems(session, config, items):
     """Run the tests that wait for a background demo last."""
-    items.sort(key=lambda item: item.module.__name__ in DEMOS)
+    items.sort(key=lambda item: item.module.__name__ in DEMO_MODULES)

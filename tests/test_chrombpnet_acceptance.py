@@ -23,7 +23,7 @@ SIGNIFICANT = 0.05
 
 @pytest.fixture(scope="module")
 def atac_results(demo_runs):
-    return demo_runs[__name__].results()
+    return demo_runs.results("demo_atac")
 
 
 def _significant_matches(table: pd.DataFrame) -> set[str]:

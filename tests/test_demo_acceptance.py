@@ -16,7 +16,7 @@ from bpnet_core.demo import DECOY_MOTIFS, PLANTED_MOTIFS
 
 @pytest.fixture(scope="module")
 def demo_results(demo_runs):
-    return demo_runs[__name__].results()
+    return demo_runs.results("demo")
 
 
 def test_model_learns(demo_results):

@@ -55,6 +55,16 @@ def test_predict_block_change_reruns_only_prediction(pipeline_run):
         {"predict_peaks": 1, "export_predicted_bigwig": 2, "write_report": 1, "all": 1})
 
 
+def test_verbose_and_device_changes_rerun_nothing(pipeline_run):
+    def edit(d):
+        d["verbose"] = True
+        d["fit_parameters"].update(verbose=True, device="cpu")
+        d["attribute_parameters"]["device"] = "cpu"
+
+    workdir = pipeline_run[0]
+    assert planned_jobs(workdir, _edited(pipeline_run, "verbose.json", edit)) == Counter()
+
+
 INTERPRETATION = {"attribute_peaks": 1, "discover_motifs": 1, "report_motifs": 1, "export_motifs": 1}
 
 

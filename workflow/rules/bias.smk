@@ -3,105 +3,109 @@
 # checked before anything uses it.
 
 
-if CHROMBPNET and trains("bias_model") and not trains("model"):
-
-    rule extract_bias_model:
-        input:
-            MODELS["model"],
-        output:
-            "results/{name}/bias_fit/{name}.bias.torch",
-        log:
-            "results/{name}/logs/extract_bias_model.log",
-        conda:
-            "../envs/bpnet_core.yaml"
-        script:
-            "../scripts/extract_bias_model.py"
-
-
-if CHROMBPNET and trains("bias_model") and trains("model"):
-
-    rule fit_bias_model:
-        input:
-            unpack(bias_fit_inputs),
-        output:
-            model=protected("results/{name}/bias_fit/{name}.bias.torch"),
-            history="results/{name}/bias_fit/{name}.bias.history.tsv",
-        params:
-            config=stage_params("bias_fit"),
-        log:
-            "results/{name}/logs/fit_bias_model.log",
-        benchmark:
-            "results/{name}/benchmarks/fit_bias_model.tsv"
-        resources:
-            gpu=1,
-            mem_mb=gpu_mem_mb,
-            runtime=720,
-        threads: workflow.cores
-        conda:
-            "../envs/bpnet_core.yaml"
-        script:
-            "../scripts/fit_bias_model.py"
+rule extract_bias_model:
+    wildcard_constraints:
+        name=EXTRACTS_BIAS,
+    input:
+        model_file("model"),
+    output:
+        "results/{name}/bias_fit/{name}.bias.torch",
+    log:
+        "results/{name}/logs/extract_bias_model.log",
+    conda:
+        "../envs/bpnet_core.yaml"
+    script:
+        "../scripts/extract_bias_model.py"
 
 
-if CHROMBPNET:
-
-    rule attribute_bias_model:
-        input:
-            unpack(bias_qc_inputs),
-        output:
-            ohe="results/{name}/bias_qc/{name}.bias.ohe.npz",
-            attr="results/{name}/bias_qc/{name}.bias.attr.npz",
-        params:
-            config=stage_params("bias_qc"),
-        log:
-            "results/{name}/logs/attribute_bias_model.log",
-        benchmark:
-            "results/{name}/benchmarks/attribute_bias_model.tsv"
-        resources:
-            gpu=1,
-            mem_mb=gpu_mem_mb,
-            runtime=240,
-        threads: workflow.cores
-        conda:
-            "../envs/bpnet_core.yaml"
-        script:
-            "../scripts/attribute_bias_model.py"
-
-
-    rule discover_bias_motifs:
-        input:
-            ohe="results/{name}/bias_qc/{name}.bias.ohe.npz",
-            attr="results/{name}/bias_qc/{name}.bias.attr.npz",
-        output:
-            "results/{name}/bias_qc/{name}.bias.modisco.h5",
-        params:
-            n_seqlets=STAGES["bias_qc"].n_seqlets,
-            window=STAGES["bias_qc"].window,
-        log:
-            "results/{name}/logs/discover_bias_motifs.log",
-        benchmark:
-            "results/{name}/benchmarks/discover_bias_motifs.tsv"
-        threads: workflow.cores
-        conda:
-            "../envs/bpnet_core.yaml"
-        script:
-            "../scripts/discover_bias_motifs.py"
+rule fit_bias_model:
+    wildcard_constraints:
+        name=FITS_BIAS,
+    input:
+        unpack(bias_fit_inputs),
+    output:
+        model=protected("results/{name}/bias_fit/{name}.bias.torch"),
+        history="results/{name}/bias_fit/{name}.bias.history.tsv",
+    params:
+        config=stage_params("bias_fit"),
+    log:
+        "results/{name}/logs/fit_bias_model.log",
+    benchmark:
+        "results/{name}/benchmarks/fit_bias_model.tsv"
+    resources:
+        gpu=1,
+        mem_mb=gpu_mem_mb,
+        runtime=720,
+    threads: workflow.cores
+    conda:
+        "../envs/bpnet_core.yaml"
+    script:
+        "../scripts/fit_bias_model.py"
 
 
-    rule qc_bias_model:
-        input:
-            unpack(bias_qc_inputs),
-            h5="results/{name}/bias_qc/{name}.bias.modisco.h5",
-        output:
-            json="results/{name}/bias_qc/qc.json",
-            html="results/{name}/bias_qc/qc.html",
-            motifs="results/{name}/bias_qc/motifs/motifs.tsv",
-        params:
-            config=stage_params("bias_qc"),
-            folder=lambda wildcards, output: os.path.dirname(output.json),
-        log:
-            "results/{name}/logs/qc_bias_model.log",
-        conda:
-            "../envs/bpnet_core.yaml"
-        script:
-            "../scripts/qc_bias_model.py"
+rule attribute_bias_model:
+    wildcard_constraints:
+        name=CHROMBPNET,
+    input:
+        unpack(bias_qc_inputs),
+    output:
+        ohe="results/{name}/bias_qc/{name}.bias.ohe.npz",
+        attr="results/{name}/bias_qc/{name}.bias.attr.npz",
+    params:
+        config=stage_params("bias_qc"),
+    log:
+        "results/{name}/logs/attribute_bias_model.log",
+    benchmark:
+        "results/{name}/benchmarks/attribute_bias_model.tsv"
+    resources:
+        gpu=1,
+        mem_mb=gpu_mem_mb,
+        runtime=240,
+    threads: workflow.cores
+    conda:
+        "../envs/bpnet_core.yaml"
+    script:
+        "../scripts/attribute_bias_model.py"
+
+
+rule discover_bias_motifs:
+    wildcard_constraints:
+        name=CHROMBPNET,
+    input:
+        ohe="results/{name}/bias_qc/{name}.bias.ohe.npz",
+        attr="results/{name}/bias_qc/{name}.bias.attr.npz",
+    output:
+        "results/{name}/bias_qc/{name}.bias.modisco.h5",
+    params:
+        n_seqlets=stage_value("bias_qc", "n_seqlets"),
+        window=stage_value("bias_qc", "window"),
+    log:
+        "results/{name}/logs/discover_bias_motifs.log",
+    benchmark:
+        "results/{name}/benchmarks/discover_bias_motifs.tsv"
+    threads: workflow.cores
+    conda:
+        "../envs/bpnet_core.yaml"
+    script:
+        "../scripts/discover_bias_motifs.py"
+
+
+rule qc_bias_model:
+    wildcard_constraints:
+        name=CHROMBPNET,
+    input:
+        unpack(bias_qc_inputs),
+        h5="results/{name}/bias_qc/{name}.bias.modisco.h5",
+    output:
+        json="results/{name}/bias_qc/qc.json",
+        html="results/{name}/bias_qc/qc.html",
+        motifs="results/{name}/bias_qc/motifs/motifs.tsv",
+    params:
+        config=stage_params("bias_qc"),
+        folder=lambda wildcards, output: os.path.dirname(output.json),
+    log:
+        "results/{name}/logs/qc_bias_model.log",
+    conda:
+        "../envs/bpnet_core.yaml"
+    script:
+        "../scripts/qc_bias_model.py"

@@ -1,21 +1,17 @@
 # Config loading, validation and input functions: the only place that reads
-# `config`. The pipeline JSON becomes a validated pydantic config; each rule
-# gets its stage's effective parameters as plain, key-sorted data, so that
-# changing one block reruns that stage and what depends on it, and nothing else.
+# `config`. The config is one dataset's pipeline JSON, or a batch config
+# `{"datasets": <sheet.tsv | folder | [paths]>}`; every dataset becomes a
+# validated pipeline (bpnet_core.batch.Dataset) before any job is planned.
+# Each rule gets its stage's effective parameters as plain, key-sorted data,
+# so that changing one block reruns that stage and what depends on it, and
+# nothing else.
 import os
 import re
 import sys
+from pathlib import Path
 
-from bpnet_core.checks import check_files
-from bpnet_core.config import (
-    PIPELINE_MODELS,
-    is_chrombpnet,
-    model_paths,
-    parse_config,
-    pipeline_name,
-    pipeline_stages,
-    trained_model_paths,
-)
+from bpnet_core.batch import BATCH_KEY, load_datasets
+from bpnet_core.config import StageParams
 from bpnet_core.errors import InputError
 from bpnet_core.io import as_list
 
@@ -30,39 +26,53 @@ def _config_source():
 CONFIG_SOURCE = _config_source()
 
 
-def _load_pipeline():
+def _load_datasets():
     if not config:
         sys.exit("error: no config given; run with --configfile config/<dataset>.json")
     try:
-        pipeline = parse_config(dict(config), source=CONFIG_SOURCE)
-        if not isinstance(pipeline, tuple(PIPELINE_MODELS.values())):
-            raise InputError(
-                f"{CONFIG_SOURCE}: the workflow needs a pipeline config (with fit_parameters, "
-                "predict_parameters, ...); run single-step configs with `bpnet-core fit -p ...`"
-            )
-        stages = pipeline_stages(pipeline, source=CONFIG_SOURCE)
-        for stage in ("fit", "bias_fit", "bias_qc", "predict", "evaluate", "attribute",
-                      "modisco_report", "marginalize"):
-            if stage in stages:
-                check_files(stages[stage], where=f"{CONFIG_SOURCE}: {stage}")
+        return load_datasets(dict(config), source=CONFIG_SOURCE)
     except InputError as err:
         sys.exit(f"error: {err}")
-    return (pipeline_name(pipeline), is_chrombpnet(pipeline), model_paths(pipeline),
-            trained_model_paths(pipeline), stages)
 
 
-# MODELS: the model files in use; TRAINED: where the pipeline writes the ones it trains.
-NAME, CHROMBPNET, MODELS, TRAINED, STAGES = _load_pipeline()
+DATASETS = _load_datasets()
 
 
-def trains(key):
-    """Whether the pipeline writes its `key` model rather than using a given file."""
-    return key in TRAINED and MODELS[key] == TRAINED[key]
+def _batch_name():
+    """A batch run also writes a cross-dataset summary, named after its sheet."""
+    if BATCH_KEY not in config:
+        return None
+    listed = config[BATCH_KEY]
+    return Path(listed if isinstance(listed, str) else CONFIG_SOURCE).stem
+
+
+BATCH = _batch_name()
+
+
+def _names(select):
+    """A regex matching the names of the datasets for which `select(dataset)` holds."""
+    names = [re.escape(name) for name, dataset in DATASETS.items() if select(dataset)]
+    return "|".join(names) if names else "(?!)"  # (?!) never matches
+
+
+# The datasets served by each of the alternative rules that write one file
+# (e.g. fit/{name}.torch by fit_model, fit_chrombpnet or
+# assemble_chrombpnet_model), so that they never compete for a dataset.
+BPNET = _names(lambda d: not d.chrombpnet)
+CHROMBPNET = _names(lambda d: d.chrombpnet)
+FITS_CHROMBPNET = _names(lambda d: d.chrombpnet and d.trains("model") and d.trains("accessibility_model"))
+EXTRACTS_ACCESSIBILITY = _names(
+    lambda d: d.chrombpnet and not d.trains("model") and d.trains("accessibility_model"))
+ASSEMBLES_CHROMBPNET = _names(
+    lambda d: d.chrombpnet and d.trains("model") and not d.trains("accessibility_model"))
+EXTRACTS_BIAS = _names(lambda d: d.chrombpnet and d.trains("bias_model") and not d.trains("model"))
+FITS_BIAS = _names(lambda d: d.chrombpnet and d.trains("bias_model") and d.trains("model"))
 
 
 wildcard_constraints:
-    name=re.escape(NAME),
+    name="|".join(re.escape(name) for name in DATASETS),
     track=r"\d+",
+    batch=re.escape(BATCH or "") or "(?!)",
 
 
 def gpu_mem_mb(wildcards, attempt):
@@ -70,23 +80,37 @@ def gpu_mem_mb(wildcards, attempt):
     return 16000 * attempt
 
 
+def _stage(wildcards, stage):
+    return DATASETS[wildcards.name].stages[stage]
+
+
 def stage_params(stage):
-    """The effective parameters of a stage, as plain data with sorted keys.
+    """Params function: a stage's effective parameters, as plain data with sorted keys.
 
-    Empty for a stage that is off: its rule is then never part of the DAG.
+    `StageParams` keeps `verbose` and `device` out of Snakemake's rerun check.
     """
-    return STAGES[stage].to_params() if stage in STAGES else {}
+    return lambda wildcards: StageParams(_stage(wildcards, stage).to_params())
 
 
-def _fasta(stage):
-    path = STAGES[stage].sequences
+def stage_value(stage, key):
+    """Params function: one key of a stage's config."""
+    return lambda wildcards: getattr(_stage(wildcards, stage), key)
+
+
+def model_file(key):
+    """Input function: the file of a dataset's `key` model (given or trained)."""
+    return lambda wildcards: DATASETS[wildcards.name].models[key]
+
+
+def _fasta(wildcards, stage):
+    path = _stage(wildcards, stage).sequences
     return {"sequences": path, "fai": f"{path}.fai"}
 
 
-def _data(stage, loci="loci"):
+def _data(wildcards, stage, loci="loci"):
     """FASTA, loci, signals and controls of a stage, as rule inputs."""
-    step = STAGES[stage]
-    inputs = {**_fasta(stage), "loci": as_list(getattr(step, loci))}
+    step = _stage(wildcards, stage)
+    inputs = {**_fasta(wildcards, stage), "loci": as_list(getattr(step, loci))}
     for key in ("signals", "controls"):
         if getattr(step, key, None):
             inputs[key] = as_list(getattr(step, key))
@@ -94,80 +118,107 @@ def _data(stage, loci="loci"):
 
 
 def fit_inputs(wildcards):
-    inputs = _data("fit")
-    if CHROMBPNET:
-        inputs["negatives"] = as_list(STAGES["fit"].negatives)
-        inputs["bias_model"] = MODELS["bias_model"]
-        inputs["bias_qc"] = "results/{name}/bias_qc/qc.json"
+    inputs = _data(wildcards, "fit")
+    dataset = DATASETS[wildcards.name]
+    if dataset.chrombpnet:
+        inputs["negatives"] = as_list(dataset.stages["fit"].negatives)
+        inputs["bias_model"] = dataset.models["bias_model"]
+        inputs["bias_qc"] = f"results/{wildcards.name}/bias_qc/qc.json"
     return inputs
 
 
 def bias_fit_inputs(wildcards):
-    return {**_data("bias_fit"), "peaks": as_list(STAGES["bias_fit"].peaks)}
+    return {**_data(wildcards, "bias_fit"), "peaks": as_list(_stage(wildcards, "bias_fit").peaks)}
 
 
 def bias_qc_inputs(wildcards):
-    inputs = {**_data("bias_qc"), "negatives": as_list(STAGES["bias_qc"].negatives),
-              "model": MODELS["bias_model"]}
-    if STAGES["bias_qc"].motifs:
-        inputs["motifs"] = STAGES["bias_qc"].motifs
+    step = _stage(wildcards, "bias_qc")
+    inputs = {**_data(wildcards, "bias_qc"), "negatives": as_list(step.negatives),
+              "model": DATASETS[wildcards.name].models["bias_model"]}
+    if step.motifs:
+        inputs["motifs"] = step.motifs
     return inputs
 
 
+def predict_fasta(wildcards):
+    return _fasta(wildcards, "predict")
+
+
 def predict_inputs(wildcards):
-    return {**_data("predict"), "model": STAGES["predict"].model}
+    return {**_data(wildcards, "predict"), "model": _stage(wildcards, "predict").model}
 
 
 def evaluate_inputs(wildcards):
-    return {**_data("evaluate"), "model": STAGES["evaluate"].model}
+    return {**_data(wildcards, "evaluate"), "model": _stage(wildcards, "evaluate").model}
 
 
 def attribute_inputs(wildcards):
-    return {**_data("attribute"), "model": STAGES["attribute"].model}
+    return {**_data(wildcards, "attribute"), "model": _stage(wildcards, "attribute").model}
 
 
 def report_inputs(wildcards):
-    motifs = STAGES["modisco_report"].motifs
+    motifs = _stage(wildcards, "modisco_report").motifs
     return {"motifs": motifs} if motifs else {}
 
 
 def marginalize_inputs(wildcards):
-    return {**_data("marginalize"), "model": STAGES["marginalize"].model,
-            "motifs": STAGES["marginalize"].motifs}
+    step = _stage(wildcards, "marginalize")
+    return {**_data(wildcards, "marginalize"), "model": step.model, "motifs": step.motifs}
 
 
-def n_tracks():
-    return len(STAGES["fit"].signals)
-
-
-def all_stage_params():
+def all_stage_params(wildcards):
     """Every stage's effective parameters, for the dataset report."""
-    return {stage: stage_params(stage) for stage in STAGES}
+    stages = DATASETS[wildcards.name].stages
+    return {stage: StageParams(step.to_params()) for stage, step in stages.items()}
 
 
 def dataset_outputs(wildcards):
     """Every result of a dataset but its report."""
-    patterns = [
-        "results/{name}/predict/{name}.profile.npz",
-        "results/{name}/predict/{name}.counts.npz",
-        "results/{name}/evaluate/{name}.performance.tsv",
+    name = wildcards.name
+    dataset = DATASETS[name]
+    stages = dataset.stages
+    outputs = [
+        f"results/{name}/predict/{name}.profile.npz",
+        f"results/{name}/predict/{name}.counts.npz",
+        f"results/{name}/evaluate/{name}.performance.tsv",
     ]
-    if "attribute" in STAGES:
-        patterns.append("results/{name}/attribute/{name}.contrib.bw")
-        if "modisco_motifs" in STAGES:
-            patterns.append("results/{name}/modisco/{name}.motifs.meme")
-            if "modisco_report" in STAGES:
-                patterns.append("results/{name}/modisco/report/report.html")
-    if "marginalize" in STAGES:
-        patterns.append("results/{name}/marginalize/summary.tsv")
-    outputs = expand(patterns, name=wildcards.name)
-    outputs += expand("results/{name}/predict/{name}.predicted.{track}.bw", name=wildcards.name,
-                      track=range(n_tracks()))
-    outputs += [path for key, path in MODELS.items() if trains(key)]
-    if CHROMBPNET:
-        outputs.append(f"results/{wildcards.name}/bias_qc/qc.html")
+    outputs += [f"results/{name}/predict/{name}.predicted.{track}.bw"
+                for track in range(len(stages["fit"].signals))]
+    if "attribute" in stages:
+        outputs.append(f"results/{name}/attribute/{name}.contrib.bw")
+        if "modisco_motifs" in stages:
+            outputs.append(f"results/{name}/modisco/{name}.motifs.meme")
+            if "modisco_report" in stages:
+                outputs.append(f"results/{name}/modisco/report/report.html")
+    if "marginalize" in stages:
+        outputs.append(f"results/{name}/marginalize/summary.tsv")
+    outputs += [path for key, path in dataset.models.items() if dataset.trains(key)]
+    if dataset.chrombpnet:
+        outputs.append(f"results/{name}/bias_qc/qc.html")
     return outputs
 
 
+def dataset_reports(wildcards=None):
+    return [f"results/{name}/{name}.report.html" for name in DATASETS]
+
+
+def dataset_sources():
+    """Dataset name -> its config file, for the cross-dataset summary."""
+    return {name: dataset.source for name, dataset in DATASETS.items()}
+
+
 def final_outputs():
-    return expand("results/{name}/{name}.report.html", name=NAME)
+    outputs = dataset_reports()
+    if BATCH:
+        outputs += [f"results/summary/{BATCH}.tsv", f"results/summary/{BATCH}.html"]
+    return outputs
+
+
+def write_failed_batch_summary():
+    """After a failed batch run: the summary, with failed and unfinished datasets as such."""
+    if BATCH and not workflow.dryrun:
+        from bpnet_core.summary import write_summary
+
+        write_summary(dataset_sources(), f"results/summary/{BATCH}.tsv",
+                      f"results/summary/{BATCH}.html")
+        print(f"summary of the datasets so far: results/summary/{BATCH}.html", file=sys.stderr)

@@ -19,7 +19,7 @@ rule predict_peaks:
 
 rule export_predicted_bigwig:
     input:
-        unpack(lambda wildcards: _fasta("predict")),
+        unpack(predict_fasta),
         profile="results/{name}/predict/{name}.profile.npz",
         counts="results/{name}/predict/{name}.counts.npz",
     output:

@@ -8,7 +8,7 @@ rule write_report:
             subcategory="{name}",
         ),
     params:
-        config=all_stage_params(),
+        config=all_stage_params,
         results="results/{name}",
     log:
         "results/{name}/logs/write_report.log",

@@ -1,0 +1,167 @@
+"""Datasets of a workflow run: one pipeline JSON, or a sheet listing many.
+
+The workflow's config is either one dataset's pipeline JSON
+(``--configfile config/ENCSR000BGQ.json``) or a batch config whose only key
+is ``datasets``: a sheet (TSV with a ``config`` column), a folder of
+``*.json`` pipeline configs, or a list of config paths. Every dataset is
+validated, files included, before the workflow plans a single job.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .checks import check_files
+from .config import (
+    PIPELINE_MODELS,
+    StepConfig,
+    is_chrombpnet,
+    model_paths,
+    parse_config,
+    pipeline_name,
+    pipeline_stages,
+    read_json,
+    trained_model_paths,
+)
+from .errors import InputError
+
+BATCH_KEY = "datasets"
+# Stages whose input files are checked up front (the others read only results).
+CHECKED_STAGES = ("fit", "bias_fit", "bias_qc", "predict", "evaluate", "attribute",
+                  "modisco_report", "marginalize")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset's validated pipeline.
+
+    Attributes
+    ----------
+    name : str
+        The pipeline's ``name``: its results go to ``results/<name>/``.
+    source : str
+        The config file it came from, for messages.
+    chrombpnet : bool
+    models : dict
+        Model key -> the file in use (a given one, or where it is trained).
+    trained : dict
+        Model key -> where the pipeline writes it when it trains it.
+    stages : dict
+        Stage -> its effective step config.
+    """
+
+    name: str
+    source: str
+    chrombpnet: bool
+    models: dict[str, str]
+    trained: dict[str, str]
+    stages: dict[str, StepConfig]
+
+    def trains(self, key: str) -> bool:
+        """Whether the pipeline writes its `key` model rather than using a given file."""
+        return key in self.trained and self.models[key] == self.trained[key]
+
+
+def load_dataset(data: dict, source: str) -> Dataset:
+    """Validate one pipeline config (dict) and the files it names.
+
+    Raises
+    ------
+    InputError
+        Naming `source` and the offending key or file.
+    """
+    pipeline = parse_config(data, source=source)
+    if not isinstance(pipeline, tuple(PIPELINE_MODELS.values())):
+        raise InputError(
+            f"{source}: the workflow needs a pipeline config (with fit_parameters, "
+            "predict_parameters, ...); run single-step configs with `bpnet-core fit -p ...`"
+        )
+    stages = pipeline_stages(pipeline, source=source)
+    for stage in CHECKED_STAGES:
+        if stage in stages:
+            check_files(stages[stage], where=f"{source}: {stage}")
+    return Dataset(pipeline_name(pipeline), source, is_chrombpnet(pipeline), model_paths(pipeline),
+                   trained_model_paths(pipeline), stages)
+
+
+def read_sheet(path: str | os.PathLike) -> list[str]:
+    """Config paths listed by a sheet: a TSV with a ``config`` column, or a folder of ``*.json``.
+
+    Relative paths in a TSV are relative to the working directory, as
+    ``--configfile`` paths are. Lines starting with ``#`` are comments.
+    """
+    path = Path(path)
+    where = f"{path} (config key '{BATCH_KEY}')"
+    if path.is_dir():
+        configs = sorted(str(p) for p in path.glob("*.json"))
+        if not configs:
+            raise InputError(f"{where}: no *.json config in this folder")
+        return configs
+    if not path.is_file():
+        raise InputError(f"{where}: sheet not found")
+    with open(path, newline="") as handle:
+        rows = csv.DictReader((line for line in handle if line.strip() and not line.startswith("#")),
+                              delimiter="\t")
+        if "config" not in (rows.fieldnames or []):
+            raise InputError(f"{where}: the sheet needs a tab-separated header with a 'config' "
+                             f"column (it has {', '.join(rows.fieldnames or []) or 'no header'})")
+        configs = [row["config"].strip() for row in rows if (row["config"] or "").strip()]
+    if not configs:
+        raise InputError(f"{where}: the sheet lists no config")
+    return configs
+
+
+def batch_configs(config: dict, source: str) -> list[str]:
+    """The config paths of a batch config ``{"datasets": sheet | folder | [paths]}``."""
+    extra = sorted(set(config) - {BATCH_KEY})
+    if extra:
+        raise InputError(f"{source}: a batch config has only the key '{BATCH_KEY}'; "
+                         f"put {', '.join(repr(k) for k in extra)} in the dataset configs")
+    listed = config[BATCH_KEY]
+    if isinstance(listed, str):
+        return read_sheet(listed)
+    if isinstance(listed, list) and listed and all(isinstance(p, str) for p in listed):
+        return listed
+    raise InputError(f"{source}: config key '{BATCH_KEY}' is a sheet (TSV), a folder of "
+                     "configs, or a list of config paths")
+
+
+def load_datasets(config: dict, source: str) -> dict[str, Dataset]:
+    """Every dataset of a workflow config, validated, by name.
+
+    Parameters
+    ----------
+    config : dict
+        One pipeline JSON, or a batch config (see the module docstring).
+    source : str
+        Where `config` came from, for messages.
+
+    Raises
+    ------
+    InputError
+        One line per bad dataset config (file and key named), or for two
+        configs with the same ``name``.
+    """
+    if BATCH_KEY not in config:
+        dataset = load_dataset(dict(config), source)
+        return {dataset.name: dataset}
+    datasets: dict[str, Dataset] = {}
+    problems = []
+    for path in batch_configs(config, source):
+        try:
+            dataset = load_dataset(read_json(path), path)
+        except InputError as err:
+            problems.append(str(err))
+            continue
+        if dataset.name in datasets:
+            problems.append(f"{path}: name '{dataset.name}' is also the name of "
+                            f"{datasets[dataset.name].source}; each dataset needs its own name")
+            continue
+        datasets[dataset.name] = dataset
+    if problems:
+        raise InputError(f"{len(problems)} of the configs listed in {source} are invalid "
+                         "(nothing was run):\n" + "\n".join(problems))
+    return datasets
