@@ -11,7 +11,7 @@ CORES ?= 2
 # Override for another build, e.g. make TORCH='torch==2.13.0 --index-url ...'.
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo demo-data demo-atac demo-atac-data test lint schema clean
+.PHONY: install demo demo-data demo-atac demo-atac-data test lint schema benchmark-batch clean
 
 install: $(VENV)/.installed
 
@@ -60,6 +60,10 @@ demo-atac: demo-atac-data
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Workflow overhead of a 500-dataset batch: dry run and no-op rerun (about 2 minutes).
+benchmark-batch: install
+	$(BIN)/python benchmarks/batch_dag.py --datasets 500
 
 lint: install
 	$(BIN)/snakemake --lint --configfile config/demo.json

@@ -112,7 +112,8 @@ def _summarize(args) -> None:
                 for path in read_sheet(args.sheet)}
     prefix = args.output or f"{args.results}/summary/{Path(args.sheet).stem}"
     table = write_summary(datasets, f"{prefix}.tsv", f"{prefix}.html", results_dir=args.results)
-    print(table[["dataset", "status", "detail"]].to_string(index=False))
+    for row in table.itertuples():
+        print(f"{row.dataset}\t{row.status}\t{row.detail}")
     print(f"\n{prefix}.tsv\n{prefix}.html")
 
 

@@ -12,7 +12,7 @@ import pytest
 from bpnet_core.batch import load_datasets, read_sheet
 from bpnet_core.errors import InputError
 from bpnet_core.summary import dataset_status, summarize_datasets
-from conftest import SNAKEFILE, snakemake, tiny_pipeline_config, write_json
+from conftest import SNAKEFILE, planned_jobs, snakemake, tiny_pipeline_config, write_json
 
 
 def test_sheet_lists_configs_by_column_skipping_comments(tmp_path):
@@ -54,6 +54,15 @@ def test_one_bad_config_fails_the_batch_before_any_job(tiny_data, tmp_path):
     assert f"{bad}: unknown key 'predict_parameters.batchsize' (did you mean 'batch_size'?)" in output
     assert "Traceback" not in output
     assert not (tmp_path / "results").exists()
+
+
+def test_a_configfile_takes_no_keys_from_another_config(tiny_data, tmp_path):
+    """Snakemake deep-merges --configfile into a Snakefile's `configfile:`; the
+    workflow has none, so a dataset without a marginalize block plans no
+    marginalization (the demo config's block is not merged in)."""
+    config = write_json(tmp_path / "plain.json", tiny_pipeline_config(tiny_data, name="plain"))
+    jobs = planned_jobs(tmp_path, config)
+    assert jobs["fit_model"] == 1 and "marginalize_motifs" not in jobs
 
 
 def test_status_of_unfinished_and_failed_datasets(tmp_path):
@@ -108,3 +117,17 @@ def test_concurrent_runs_then_a_failed_batch_summary(tiny_data, tmp_path):
     assert summary.loc["a", "training_s"] > 0
     page = (tmp_path / "results" / "summary" / "batch.html").read_text()
     assert "3 datasets: 0 done, 1 failed, 2 not done." in page
+
+
+def test_summarize_command_reports_a_batch_at_any_time(tiny_data, tmp_path, capsys):
+    from bpnet_core.cli import main
+
+    config = write_json(tmp_path / "a.json", _tiny(tiny_data, "a"))
+    (tmp_path / "results" / "a" / "fit").mkdir(parents=True)
+    (tmp_path / "results" / "a" / "fit" / "a.torch").write_bytes(b"")
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text(f"config\n{config}\n")
+    assert main(["summarize", str(sheet), "--results", str(tmp_path / "results")]) == 0
+    assert "a\tnot done\tfinished: fit\n" in capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "results" / "summary" / "sheet.tsv", sep="\t")
+    assert table["dataset"].tolist() == ["a"] and table["config"].tolist() == [str(config)]

@@ -5,6 +5,7 @@
 # Each rule gets its stage's effective parameters as plain, key-sorted data,
 # so that changing one block reruns that stage and what depends on it, and
 # nothing else.
+import functools
 import os
 import re
 import sys
@@ -84,12 +85,18 @@ def _stage(wildcards, stage):
     return DATASETS[wildcards.name].stages[stage]
 
 
+@functools.cache
+def _stage_params(name, stage):
+    return StageParams(DATASETS[name].stages[stage].to_params())
+
+
 def stage_params(stage):
     """Params function: a stage's effective parameters, as plain data with sorted keys.
 
     `StageParams` keeps `verbose` and `device` out of Snakemake's rerun check.
+    Cached: Snakemake asks for a job's params several times while planning.
     """
-    return lambda wildcards: StageParams(_stage(wildcards, stage).to_params())
+    return lambda wildcards: _stage_params(wildcards.name, stage)
 
 
 def stage_value(stage, key):
