@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
+
+from conftest import planned_jobs, write_json
 
 
 @pytest.fixture(scope="module")
@@ -26,3 +30,28 @@ def test_batch_summary_has_each_dataset_with_metrics_and_motifs(summary):
     assert isinstance(table.loc["demo", "motif1_match"], str) and table.loc["demo", "motif1_match"]
     page = (summary / "demos.html").read_text()
     assert "2 datasets: 2 done, 0 failed, 0 not done." in page
+
+
+FIT_AND_AFTER = {"fit_chrombpnet", "predict_peaks", "export_predicted_bigwig", "evaluate_model",
+                 "attribute_peaks", "discover_motifs", "report_motifs", "export_motifs",
+                 "marginalize_motifs", "write_report", "all"}
+BIAS_QC = {"attribute_bias_model", "discover_bias_motifs", "qc_bias_model"}
+
+
+def _planned(workdir, edit):
+    config = json.loads((workdir / "demo_atac.json").read_text())
+    edit(config)
+    return set(planned_jobs(workdir, write_json(workdir / "edited_atac.json", config)))
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda c: None, set()),
+    (lambda c: c.update(verbose=True, device="cpu"), set()),
+    (lambda c: c.setdefault("fit_parameters", {}).update(lr=0.002), FIT_AND_AFTER),
+    (lambda c: c["bias_qc_parameters"].update(n_shuffles=5), BIAS_QC | FIT_AND_AFTER),
+    (lambda c: c["bias_fit_parameters"].update(lr=0.002), {"fit_bias_model"} | BIAS_QC | FIT_AND_AFTER),
+], ids=["unchanged", "verbose-device", "fit", "bias_qc", "bias_fit"])
+def test_chrombpnet_block_change_reruns_its_stage_and_what_follows(summary, edit, expected):
+    """After the batch run, the ChromBPNet demo run on its own config is cached;
+    each block reruns exactly its stage and the stages downstream of it."""
+    assert _planned(summary.parent.parent, edit) == expected
