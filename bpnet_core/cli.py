@@ -117,6 +117,13 @@ def _summarize(args) -> None:
     print(f"\n{prefix}.tsv\n{prefix}.html")
 
 
+def _negatives(args) -> None:
+    from .negatives import write_negatives
+
+    write_negatives(args.loci, args.sequences, args.output, in_window=args.in_window, chroms=args.chroms,
+                    exclude=args.exclude, random_state=args.seed)
+
+
 def _schema(args) -> None:
     json.dump(json_schema(), sys.stdout, indent=2, sort_keys=True)
     print()
@@ -160,6 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="the workflow's results folder")
     p.add_argument("-o", "--output", help="output prefix (default: <results>/summary/<sheet name>)")
     p.set_defaults(func=_summarize)
+
+    p = sub.add_parser("negatives", help="GC-matched background regions away from the peaks "
+                       "(for `negatives` when a dataset has none)")
+    p.add_argument("--loci", nargs="+", required=True, help="peak BED / narrowPeak file(s)")
+    p.add_argument("--sequences", required=True, help="genome FASTA")
+    p.add_argument("-o", "--output", required=True, help="BED file to write (.gz: gzipped)")
+    p.add_argument("--in-window", type=int, default=2114, help="model input width, bp (default 2114)")
+    p.add_argument("--chroms", nargs="+", help="chromosomes to draw from (default: those of the peaks)")
+    p.add_argument("--exclude", nargs="+", help="BED file(s) of regions to avoid, e.g. the ENCODE blacklist")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_negatives)
 
     p = sub.add_parser("schema", help="print the JSON Schema of every config")
     p.set_defaults(func=_schema)
