@@ -129,6 +129,14 @@ def batch_configs(config: dict, source: str) -> list[str]:
                      "configs, or a list of config paths")
 
 
+def batch_name(config: dict, source: str) -> str | None:
+    """The name of a batch run's summary: its sheet's (or else its config file's) stem; None for one dataset."""
+    if BATCH_KEY not in config:
+        return None
+    listed = config[BATCH_KEY]
+    return Path(listed if isinstance(listed, str) else source).stem
+
+
 def load_datasets(config: dict, source: str) -> dict[str, Dataset]:
     """Every dataset of a workflow config, validated, by name.
 

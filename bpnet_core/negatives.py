@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .io import as_list, atomic_output, read_loci
+from .io import as_list, atomic_output, fasta_chrom_sizes, read_loci
 
 log = logging.getLogger("bpnet_core")
 
@@ -91,6 +91,16 @@ def _overlaps(regions: pd.DataFrame, excluded: pd.DataFrame) -> np.ndarray:
     return hit
 
 
+def _read_peaks(peaks: str | Sequence[str], chroms: Sequence[str] | None) -> pd.DataFrame:
+    loci = read_loci(peaks, key="loci")
+    if chroms is not None:
+        loci = loci[loci["chrom"].isin(list(chroms))]
+    if loci.empty:
+        raise InputError(f"{', '.join(as_list(peaks))} (config key 'loci'): no peak on the chromosomes "
+                         f"to draw negatives from ({', '.join(chroms or [])})")
+    return loci
+
+
 def gc_matched_negatives(
     peaks: str | Sequence[str],
     sequences: str | os.PathLike,
@@ -131,14 +141,19 @@ def gc_matched_negatives(
         sorted by position; about one per peak (fewer where a GC bin runs
         out of tiles, and minus those overlapping `exclude`, both logged).
     """
+    return _match(_read_peaks(peaks, chroms), sequences, in_window, chroms, exclude, gc_bin_width,
+                  max_n_fraction, random_state)
+
+
+def _match(loci: pd.DataFrame, sequences, in_window, chroms, exclude, gc_bin_width, max_n_fraction,
+           random_state) -> pd.DataFrame:
     from tangermeme.match import extract_matching_loci
 
-    loci = read_loci(peaks, key="loci")
-    if chroms is not None:
-        loci = loci[loci["chrom"].isin(list(chroms))]
-    if loci.empty:
-        raise InputError(f"{', '.join(as_list(peaks))} (config key 'loci'): no peak on the chromosomes "
-                         f"to draw negatives from ({', '.join(chroms or [])})")
+    sizes = fasta_chrom_sizes(sequences)
+    unknown = sorted((set(loci["chrom"]) | set(chroms or [])) - set(sizes))
+    if unknown:
+        raise InputError(f"chromosomes not in the FASTA {sequences} (config key 'sequences'): "
+                         f"{', '.join(unknown[:10])}")
     # tangermeme centres on the interval's midpoint and masks the tiles that
     # overlap each interval: give it the peaks' input windows around their summits.
     start = loci["center"] - in_window // 2
@@ -160,16 +175,14 @@ def gc_matched_negatives(
 
 def write_negatives(peaks: str | Sequence[str], sequences: str | os.PathLike, output: str | os.PathLike,
                     in_window: int = 2114, chroms: Sequence[str] | None = None,
-                    exclude: str | Sequence[str] | None = None, random_state: int | None = 0,
-                    **kwargs) -> GCComparison:
+                    exclude: str | Sequence[str] | None = None, gc_bin_width: float = 0.02,
+                    max_n_fraction: float = 0.1, random_state: int | None = 0) -> GCComparison:
     """`gc_matched_negatives` written as a BED file (gzipped when `output` ends in .gz); the GC test is logged."""
     import gzip
 
-    negatives = gc_matched_negatives(peaks, sequences, in_window, chroms, exclude,
-                                     random_state=random_state, **kwargs)
-    loci = read_loci(peaks, key="loci")
-    if chroms is not None:
-        loci = loci[loci["chrom"].isin(list(chroms))]
+    loci = _read_peaks(peaks, chroms)
+    negatives = _match(loci, sequences, in_window, chroms, exclude, gc_bin_width, max_n_fraction,
+                       random_state)
     comparison = compare_gc(sequences, loci, negatives, in_window)
     log.info("GC over %d bp: peaks mean %.3f (n %d), negatives mean %.3f (n %d); "
              "two-sample KS statistic %.3f (p %.2g)", in_window, comparison.peaks.mean(),

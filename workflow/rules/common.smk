@@ -9,9 +9,8 @@ import functools
 import os
 import re
 import sys
-from pathlib import Path
 
-from bpnet_core.batch import BATCH_KEY, load_datasets
+from bpnet_core.batch import batch_name, load_datasets
 from bpnet_core.config import StageParams
 from bpnet_core.errors import InputError
 from bpnet_core.io import as_list
@@ -37,17 +36,8 @@ def _load_datasets():
 
 
 DATASETS = _load_datasets()
-
-
-def _batch_name():
-    """A batch run also writes a cross-dataset summary, named after its sheet."""
-    if BATCH_KEY not in config:
-        return None
-    listed = config[BATCH_KEY]
-    return Path(listed if isinstance(listed, str) else CONFIG_SOURCE).stem
-
-
-BATCH = _batch_name()
+# A batch run also writes a cross-dataset summary, named after its sheet.
+BATCH = batch_name(config, CONFIG_SOURCE)
 
 
 def _names(select):
