@@ -11,7 +11,7 @@ CORES ?= 2
 # Override for another build, e.g. make TORCH='torch==2.13.0 --index-url ...'.
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo demo-data demo-atac demo-atac-data test lint schema benchmark-batch clean
+.PHONY: install demo demo-data demo-atac demo-atac-data demo-raw demo-raw-data test lint schema benchmark-batch benchmark-reads clean
 
 install: $(VENV)/.installed
 
@@ -58,6 +58,20 @@ demo-atac: demo-atac-data
 	@echo "Marginalization with the accessibility model (results/demo_atac/marginalize/summary.tsv):"
 	@column -t -s "$$(printf '\t')" results/demo_atac/marginalize/summary.tsv | sed 's/^/  /'
 
+demo-raw-data: install
+	$(BIN)/bpnet-core demo-data resources/demo_raw --reads > /dev/null
+
+# The ChIP demo from BAM files, with peaks called by MACS3 (no `loci` in the config).
+demo-raw: demo-raw-data
+	$(BIN)/snakemake --cores $(CORES) --configfile config/demo_raw.json
+	@echo
+	@echo "Inputs made from the BAMs (results/demo_raw/inputs/):"
+	@ls results/demo_raw/inputs | sed 's/^/  /'
+	@echo "  $$(wc -l < results/demo_raw/inputs/peaks.narrowPeak) MACS3 peaks"
+	@echo
+	@echo "Validation performance (chr2 peaks), results/demo_raw/evaluate/demo_raw.performance.tsv:"
+	@column -t -s "$$(printf '\t')" results/demo_raw/evaluate/demo_raw.performance.tsv | sed 's/^/  /'
+
 test: install
 	$(BIN)/python -m pytest -q
 
@@ -72,5 +86,10 @@ lint: install
 schema: install
 	$(BIN)/bpnet-core schema > workflow/schemas/config.schema.json
 
+# Reads to bigWigs against the bam2bw script (a benchmark-only dependency), about 1 minute.
+benchmark-reads: install
+	$(BIN)/pip install --quiet --no-deps bam2bw
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(BIN)/python benchmarks/reads_to_bigwig.py
+
 clean:
-	rm -rf results resources/demo resources/demo_atac .snakemake
+	rm -rf results resources/demo resources/demo_atac resources/demo_raw .snakemake

@@ -18,6 +18,7 @@ from .checks import check_files
 from .config import (
     PIPELINE_MODELS,
     StepConfig,
+    input_files,
     is_chrombpnet,
     model_paths,
     parse_config,
@@ -30,8 +31,8 @@ from .errors import InputError
 
 BATCH_KEY = "datasets"
 # Stages whose input files are checked up front (the others read only results).
-CHECKED_STAGES = ("fit", "bias_fit", "bias_qc", "predict", "evaluate", "attribute",
-                  "modisco_report", "marginalize")
+CHECKED_STAGES = ("signals_bigwig", "controls_bigwig", "call_peaks", "negatives", "fit", "bias_fit",
+                  "bias_qc", "predict", "evaluate", "attribute", "modisco_report", "marginalize")
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,10 @@ def load_dataset(data: dict, source: str) -> Dataset:
             "predict_parameters, ...); run single-step configs with `bpnet-core fit -p ...`"
         )
     stages = pipeline_stages(pipeline, source=source)
+    pending = input_files(stages)
     for stage in CHECKED_STAGES:
         if stage in stages:
-            check_files(stages[stage], where=f"{source}: {stage}")
+            check_files(stages[stage], where=f"{source}: {stage}", pending=pending)
     return Dataset(pipeline_name(pipeline), source, is_chrombpnet(pipeline), model_paths(pipeline),
                    trained_model_paths(pipeline), stages)
 

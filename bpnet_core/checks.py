@@ -6,9 +6,12 @@ the data, so they run when a stage or a workflow runs.
 
 from __future__ import annotations
 
+from typing import Collection
+
 from .config import StepConfig
 from .errors import InputError
 from .io import as_list, bigwig_chrom_sizes, fasta_chrom_sizes, read_meme, require_file
+from .reads import is_reads
 
 _CHROM_KEYS = ("training_chroms", "validation_chroms", "chroms")
 
@@ -18,18 +21,21 @@ def _names(names, n: int = 5) -> str:
     return ", ".join(names[:n]) + (" ..." if len(names) > n else "")
 
 
-def check_files(config: StepConfig, where: str = "") -> None:
+def check_files(config: StepConfig, where: str = "", pending: Collection[str] = ()) -> None:
     """Check that the files of a step config exist and agree with the FASTA.
 
     Checked: every input file exists; the chromosomes named in the config
     are in the FASTA; each bigWig (signals, controls) names its chromosomes
     as the FASTA does (``1`` vs ``chr1``); a MEME file (motifs) parses.
+    Reads files (BAM, fragments) are only checked to exist here.
 
     Parameters
     ----------
     config : StepConfig
     where : str
         Prefix for messages, e.g. the config file and stage.
+    pending : collection of str
+        Files that an earlier stage of the workflow writes (not checked).
 
     Raises
     ------
@@ -48,9 +54,12 @@ def check_files(config: StepConfig, where: str = "") -> None:
     sizes = None
     if getattr(config, "sequences", None):
         sizes = guard(lambda: fasta_chrom_sizes(config.sequences))
-    for key in ("loci", "negatives", "peaks"):
+    for key in ("loci", "negatives", "peaks", "exclusion_lists", "reads"):
+        # Reads files are named by the pipeline key they were given as.
+        label = getattr(config, "role", key) if key == "reads" else key
         for path in as_list(getattr(config, key, None)):
-            guard(lambda: require_file(path, key))
+            if path not in pending:
+                guard(lambda: require_file(path, label))
     if getattr(config, "motifs", None):
         guard(lambda: read_meme(config.motifs))
 
@@ -68,6 +77,11 @@ def check_files(config: StepConfig, where: str = "") -> None:
 
     for key in ("signals", "controls"):
         for i, path in enumerate(as_list(getattr(config, key, None))):
+            if path in pending:
+                continue
+            if is_reads(path):
+                guard(lambda: require_file(path, f"{key}[{i}]"))
+                continue
             bw = guard(lambda: bigwig_chrom_sizes(path, f"{key}[{i}]"))
             if bw is None or sizes is None:
                 continue

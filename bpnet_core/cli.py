@@ -24,6 +24,7 @@ from .checks import check_files
 from .config import (
     PIPELINE_MODELS,
     ChromBPNetFitConfig,
+    input_files,
     json_schema,
     load_config,
     model_paths,
@@ -32,6 +33,7 @@ from .config import (
     pipeline_stages,
     read_json,
 )
+from .errors import InputError
 from .runtime import run_logged
 
 
@@ -84,7 +86,7 @@ def _validate(args) -> None:
         stages = pipeline_stages(config, source=args.config)
     if args.files:
         for stage, stage_config in stages.items():
-            check_files(stage_config, where=f"{args.config}: {stage}")
+            check_files(stage_config, where=f"{args.config}: {stage}", pending=input_files(stages))
     report = {"config": args.config, "kind": kind or type(config).__name__}
     if kind is not None:
         report["models"] = model_paths(config)
@@ -95,11 +97,15 @@ def _validate(args) -> None:
 
 def _demo_data(args) -> None:
     if args.assay == "atac":
-        from .demo_atac import simulate_atac_demo as simulate
-    else:
-        from .demo import simulate_demo as simulate
+        from .demo_atac import simulate_atac_demo
 
-    paths = simulate(args.output_dir, seed=args.seed)
+        if args.reads:
+            raise InputError("--reads: the ATAC demo has no reads files; use the ChIP demo (no --assay)")
+        paths = simulate_atac_demo(args.output_dir, seed=args.seed)
+    else:
+        from .demo import simulate_demo
+
+        paths = simulate_demo(args.output_dir, seed=args.seed, reads=args.reads)
     for key, path in paths.items():
         print(f"{key}\t{path}")
 
@@ -157,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo-data", help="write the simulated demo dataset")
     p.add_argument("output_dir")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reads", action="store_true",
+                   help="also write the ChIP signal and control as BAM files (for config/demo_raw.json)")
     p.add_argument("--assay", choices=["chip", "atac"], default="chip",
                    help="chip: stranded ChIP-nexus-like BPNet demo; atac: Tn5-biased ChromBPNet demo")
     p.set_defaults(func=_demo_data)

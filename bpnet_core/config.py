@@ -316,6 +316,70 @@ class BiasQCConfig(WindowedConfig):
     accept: bool = False
 
 
+class ReadsConfig(StepConfig):
+    """Extension: `signals` or `controls` given as reads files, counted into bigWigs.
+
+    `reads` (BAM/SAM/CRAM, fragment TSV or tagAlign files) are pooled and
+    their 5' ends counted at base resolution into `bigwigs`: plus and minus
+    strand when `stranded`, else one track of both. `read_shift` moves the
+    plus / minus ends by so many bp; null: (0, 0) stranded, and unstranded
+    the ATAC-seq Tn5 shift (+4, -4) for reads, (0, +1) for fragment files
+    (already shifted by +4/-5 by their makers), as in the official
+    ChromBPNet preprocessing.
+    """
+
+    sequences: str
+    # The pipeline key the reads were given as.
+    role: Literal["signals", "controls"]
+    reads: list[str] = Field(min_length=1)
+    stranded: bool
+    read_shift: Optional[list[int]] = Field(default=None, min_length=2, max_length=2)
+    bigwigs: list[str] = Field(min_length=1, max_length=2)
+
+
+class PeakCallingConfig(StepConfig):
+    """Extension: peaks called by MACS3 from the reads of `signals` when `loci` is absent.
+
+    Stranded (ChIP-seq-like) data: MACS3's own fragment-size model, with
+    `controls` as its control; unstranded (ATAC/DNase): cut sites smoothed
+    over 150 bp (``--nomodel --shift -75 --extsize 150``, as ENCODE's ATAC
+    pipeline). `genome_size` is MACS3's ``-g`` (a number or hs/mm/ce/dm);
+    null: the FASTA's non-N bases.
+    """
+
+    sequences: str
+    signals: list[str] = Field(min_length=1)
+    controls: Optional[list[str]] = None
+    stranded: bool
+    peak_qvalue: float = Field(default=0.01, gt=0, lt=1)
+    genome_size: Optional[Union[PositiveFloat, Literal["hs", "mm", "ce", "dm"]]] = None
+    output_filename: str
+
+
+class NegativesConfig(StepConfig):
+    """Extension: GC-matched background regions when a ChromBPNet config has no `negatives`.
+
+    One `in_window`-bp region per peak of `loci`, on `chroms` (the fit's
+    training and validation chromosomes), overlapping no peak's window and
+    no region of `exclusion_lists`; see `bpnet_core.negatives`.
+    """
+
+    sequences: str
+    loci: Paths
+    chroms: list[str] = Field(min_length=1)
+    in_window: PositiveInt = 2114
+    exclusion_lists: Optional[list[str]] = None
+    random_state: Optional[int] = 0
+    output_filename: str
+
+
+# Stages that make model inputs from raw files; each runs only when needed.
+INPUT_STAGES = {"signals_bigwig": ReadsConfig, "controls_bigwig": ReadsConfig,
+                "call_peaks": PeakCallingConfig, "negatives": NegativesConfig}
+# Pipeline keys that only these stages read.
+_INPUT_KEYS = {"stranded", "read_shift", "peak_qvalue", "genome_size", "exclusion_lists"}
+
+
 # Keys that name one stage's output file: never inherited from the top level.
 _OUTPUT_KEYS = {
     "profile_filename", "counts_filename", "bigwig_prefix", "performance_filename",
@@ -338,7 +402,8 @@ STEP_MODELS: dict[str, type[StepConfig]] = {**_BPNET_STAGES, "chrombpnet_fit": C
 
 
 def _pipeline_model(name: str, stages: dict[str, type[StepConfig]]) -> type[StepConfig]:
-    fields = _optional_fields(stages.values(), exclude=_OUTPUT_KEYS | {"bias_fit_parameters", "peaks"})
+    fields = _optional_fields([*stages.values(), ReadsConfig, PeakCallingConfig, NegativesConfig],
+                              exclude=_OUTPUT_KEYS | {"bias_fit_parameters", "peaks", "role", "reads", "bigwigs"})
     # `model` names the model to use instead of fitting one (see model_path).
     for stage, model in stages.items():
         fields[f"{stage}_parameters"] = (Optional[_partial(model, f"{stage}_parameters")], None)
@@ -569,6 +634,7 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
         model, which predicts the observed signal), the other stages the
         model to interpret (for ChromBPNet the bias-free accessibility model).
     """
+    config, inputs = prepare_inputs(config, source=source)
     paths = model_paths(config)
     models = _stage_models(config)
     merged = {stage: _merge(config, stage) for stage in models}
@@ -627,7 +693,115 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
             # off; one whose block is there must be complete.
             if stage in _CORE_STAGES or getattr(config, block) is not None:
                 raise
-    return stages
+    return {**inputs, **stages}
+
+
+def _validate_set(model: type[StepConfig], data: dict, source: str):
+    """`model` from the non-null values of `data` (the others take their defaults)."""
+    return _validate(model, {k: v for k, v in data.items() if v is not None}, source)
+
+
+def _reads_lists(config: StepConfig, key: str):
+    """Where `key` (signals or controls) is set: (block name or None, its value), top level first."""
+    places = [(None, getattr(config, key))]
+    for stage in _stage_models(config):
+        block = getattr(config, f"{stage}_parameters")
+        if block is not None and key in type(block).model_fields:
+            places.append((stage, getattr(block, key)))
+    return [(where, value) for where, value in places if value]
+
+
+def prepare_inputs(config: StepConfig, source: str = "<config>",
+                   results: str = "results") -> tuple[StepConfig, dict[str, StepConfig]]:
+    """Raw inputs of a pipeline: the stages that turn them into model inputs.
+
+    - `signals` / `controls` naming reads files (BAM/SAM/CRAM, fragments,
+      tagAlign; see `bpnet_core.reads`) at the top level or in
+      ``fit_parameters``: stage ``signals_bigwig`` / ``controls_bigwig``
+      counts them into ``<results>/<name>/inputs/<key>[.plus|.minus].bw``.
+    - no `loci` for the fit: stage ``call_peaks`` calls peaks with MACS3
+      from the signal reads into ``inputs/peaks.narrowPeak``.
+    - ChromBPNet with no `negatives`: stage ``negatives`` draws GC-matched
+      background regions into ``inputs/negatives.bed``.
+
+    Returns
+    -------
+    config : StepConfig
+        A copy of the pipeline naming those files instead.
+    stages : dict
+        Input stage -> its step config, for the stages needed.
+
+    Raises
+    ------
+    InputError
+        For lists mixing reads and bigWigs, reads given only to some
+        stages, or no `loci` and no reads to call peaks from.
+    """
+    from .reads import is_reads
+
+    folder = f"{results}/{pipeline_name(config)}/inputs"
+    fit = _merge(config, "fit")
+    chrombpnet = is_chrombpnet(config)
+    stranded = config.stranded if config.stranded is not None else not chrombpnet
+    top, blocks = {}, {}
+    stages: dict[str, StepConfig] = {}
+    raw: dict[str, list[str]] = {}
+    for key in ("signals", "controls"):
+        fit_paths = fit.get(key) or []
+        bigwigs = ([f"{folder}/{key}.plus.bw", f"{folder}/{key}.minus.bw"] if stranded
+                   else [f"{folder}/{key}.bw"])
+        for where, paths in _reads_lists(config, key):
+            name = f"{where}_parameters.{key}" if where else key
+            n_reads = sum(map(is_reads, paths))
+            if n_reads and n_reads < len(paths):
+                raise InputError(f"{source}: key '{name}': mixes reads files and bigWigs; give "
+                                 "either bigWigs (one per track) or reads files (pooled)")
+            if not n_reads:
+                continue
+            if paths != fit_paths:
+                raise InputError(f"{source}: key '{name}': reads files are converted for the fit's "
+                                 f"{key} only; give them at the top level or in fit_parameters")
+            if where is None:
+                top[key] = bigwigs
+            else:
+                blocks.setdefault(where, {})[key] = bigwigs
+        if any(map(is_reads, fit_paths)):
+            raw[key] = list(fit_paths)
+            stages[f"{key}_bigwig"] = _validate_set(ReadsConfig, {
+                "sequences": fit.get("sequences"), "role": key, "reads": fit_paths, "stranded": stranded,
+                "read_shift": config.read_shift, "bigwigs": bigwigs}, source)
+    if not fit.get("loci"):
+        if "signals" not in raw:
+            raise InputError(f"{source}: missing required key 'loci': give peaks (BED or narrowPeak), "
+                             "or reads files (BAM, fragments, tagAlign) in 'signals' to call peaks from")
+        top["loci"] = f"{folder}/peaks.narrowPeak"
+        stages["call_peaks"] = _validate_set(PeakCallingConfig, {
+            "sequences": fit.get("sequences"), "signals": raw["signals"], "controls": raw.get("controls"),
+            "stranded": stranded, "peak_qvalue": config.peak_qvalue, "genome_size": config.genome_size,
+            "output_filename": top["loci"]}, source)
+    if chrombpnet and config.negatives is None:
+        top["negatives"] = f"{folder}/negatives.bed"
+        stages["negatives"] = _validate_set(NegativesConfig, {
+            "sequences": fit.get("sequences"), "loci": fit.get("loci") or top["loci"],
+            "chroms": [*fit.get("training_chroms", []), *fit.get("validation_chroms", [])],
+            "in_window": fit.get("in_window"), "exclusion_lists": config.exclusion_lists,
+            "random_state": fit.get("random_state"), "output_filename": top["negatives"]}, source)
+    if not stages:
+        return config, stages
+    updates = {key: value for key, value in top.items()}
+    for stage, values in blocks.items():
+        updates[f"{stage}_parameters"] = getattr(config, f"{stage}_parameters").model_copy(update=values)
+    return config.model_copy(update=updates), {k: v for k, v in
+                                                sorted(stages.items(), key=lambda kv: list(INPUT_STAGES).index(kv[0]))}
+
+
+def input_files(stages: dict[str, StepConfig]) -> set[str]:
+    """The files that the input stages among `stages` write (see `prepare_inputs`)."""
+    files = set()
+    for stage, step in stages.items():
+        if stage in INPUT_STAGES:
+            files.update(step.bigwigs if isinstance(step, ReadsConfig) else [step.output_filename])
+    return files
 
 
 def model_paths(config: StepConfig, results: str = "results") -> dict[str, str]:

@@ -184,6 +184,7 @@ def simulate_demo(
     seed: int = 0,
     chrom_sizes: dict[str, int] | None = None,
     n_peaks: int | None = None,
+    reads: bool = False,
 ) -> dict[str, Path]:
     """Simulate a stranded ChIP-nexus-like experiment and write it to disk.
 
@@ -207,6 +208,10 @@ def simulate_demo(
         Number of peaks.  Defaults to one per 5 kb of genome (600 for the
         default genome).  Peak centres are at least 1500 bp apart and at
         least 1200 bp from chromosome ends.
+    reads : bool, default False
+        Also write the signal and control as reads (``signal.bam``,
+        ``control.bam``: 36-bp reads whose 5' ends are the counts of the
+        bigWigs), the raw form ENCODE hands out.
 
     Returns
     -------
@@ -277,6 +282,11 @@ def simulate_demo(
         ("control_minus", control_minus),
     ]:
         _write_bigwig(paths[key], genome, track)
+    if reads:
+        for key, plus_track, minus_track in [("signal", signal_plus, signal_minus),
+                                             ("control", control_plus, control_minus)]:
+            paths[f"{key}_reads"] = outdir / f"{key}.bam"
+            _write_reads(paths[f"{key}_reads"], genome, plus_track, minus_track)
     _write_text(paths["motifs"], _meme_text())
     _write_text(paths["planted"], _planted_text(genome, instances))
     logger.info(
@@ -683,3 +693,36 @@ def _write_bigwig(path: Path, genome: _Genome, counts: np.ndarray) -> None:
                     )
         finally:
             bw.close()
+
+
+READ_LENGTH = 36
+
+
+def _write_reads(path: Path, genome: _Genome, plus: np.ndarray, minus: np.ndarray) -> None:
+    """Write reads whose 5' ends are the per-base counts (global axis) as a sorted BAM.
+
+    A SAM text goes through samtools sort (pysam), much faster than building
+    each read as a pysam object.
+    """
+    import pysam
+
+    header = "@HD\tVN:1.6\tSO:unsorted\n" + "".join(
+        f"@SQ\tSN:{name}\tLN:{int(size)}\n" for name, size in zip(genome.names, genome.sizes))
+    with atomic_output(path) as tmp:
+        sam = tmp.with_suffix(".sam")
+        try:
+            with open(sam, "w") as out:
+                out.write(header)
+                for name, start, end in zip(genome.names, genome.offsets[:-1], genome.offsets[1:]):
+                    for reverse, counts in ((False, plus[start:end]), (True, minus[start:end])):
+                        ends = np.repeat(np.flatnonzero(counts), counts[np.flatnonzero(counts)].astype(np.int64))
+                        # A minus-strand read's 5' end is its last aligned base.
+                        starts = np.maximum(ends - READ_LENGTH + 1, 0) if reverse else ends
+                        lengths = ends - starts + 1 if reverse else np.minimum(READ_LENGTH, int(end - start) - ends)
+                        flag = 16 if reverse else 0
+                        # Bases as N: MACS3 takes the read length from the stored sequence.
+                        out.writelines(f"r\t{flag}\t{name}\t{s + 1}\t60\t{n}M\t*\t0\t0\t{'N' * n}\t*\n"
+                                       for s, n in zip(starts.tolist(), lengths.tolist()))
+            pysam.sort("-o", str(tmp), "-O", "bam", str(sam))
+        finally:
+            sam.unlink(missing_ok=True)

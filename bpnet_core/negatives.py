@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .io import as_list, atomic_output, fasta_chrom_sizes, read_loci
+from .config import NegativesConfig
+from .io import as_list, atomic_output, fasta_chrom_sizes, read_loci, write_tsv
 
 log = logging.getLogger("bpnet_core")
 
@@ -165,7 +166,7 @@ def _match(loci: pd.DataFrame, sequences, in_window, chroms, exclude, gc_bin_wid
     matched["center"] = matched["start"] + in_window // 2
     n_matched = len(matched)
     if exclude:
-        excluded = read_loci(exclude, key="exclude")
+        excluded = read_loci(exclude, key="exclusion_lists")
         matched = matched[~_overlaps(matched.reset_index(drop=True), excluded)]
     log.info("negatives: %d GC-matched tiles of %d bp for %d peaks; %d dropped for overlapping %s",
              n_matched, in_window, len(loci), n_matched - len(matched),
@@ -195,4 +196,21 @@ def write_negatives(peaks: str | Sequence[str], sequences: str | os.PathLike, ou
                 handle.write(text)
         else:
             tmp.write_text(text)
+    return comparison
+
+
+def make_negatives(config: NegativesConfig | Mapping[str, Any], gc_table: str | os.PathLike) -> GCComparison:
+    """The ``negatives`` stage of a ChromBPNet pipeline with no `negatives`.
+
+    Writes the regions to ``config.output_filename`` and the GC fraction of
+    every peak and negative window to `gc_table` (TSV: ``set``, ``gc``), which
+    the dataset report plots.
+    """
+    config = config if isinstance(config, NegativesConfig) else NegativesConfig.model_validate(dict(config))
+    comparison = write_negatives(config.loci, config.sequences, config.output_filename,
+                                 in_window=config.in_window, chroms=config.chroms,
+                                 exclude=config.exclusion_lists, random_state=config.random_state)
+    table = pd.DataFrame({"set": ["peaks"] * len(comparison.peaks) + ["negatives"] * len(comparison.negatives),
+                          "gc": np.concatenate([comparison.peaks, comparison.negatives])})
+    write_tsv(gc_table, table)
     return comparison

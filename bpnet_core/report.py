@@ -236,6 +236,47 @@ def _motifs(results_dir: Path) -> str | None:
     return _table(pd.DataFrame(rows), escape=False)
 
 
+def _inputs(results_dir: Path) -> str | None:
+    """Model inputs the pipeline made from raw files: counts, peaks, GC of the negatives."""
+    folder = results_dir / "inputs"
+    if not folder.is_dir():
+        return None
+    rows = []
+    for path in sorted(folder.glob("*.bw")):
+        with pyBigWig.open(str(path)) as bw:
+            rows.append({"file": path.name, "what": "5'-end counts of the reads",
+                         "size": f"{bw.header()['sumData']:,.0f} counts"})
+    peaks = folder / "peaks.narrowPeak"
+    if peaks.is_file():
+        table = pd.read_csv(peaks, sep="\t", header=None, usecols=[1, 2])
+        rows.append({"file": peaks.name, "what": "MACS3 peaks",
+                     "size": f"{len(table):,} peaks, median width {int((table[2] - table[1]).median())} bp"})
+    gc_path = folder / "negatives.gc.tsv"
+    parts = []
+    if gc_path.is_file():
+        from scipy.stats import ks_2samp
+
+        gc = pd.read_csv(gc_path, sep="\t")
+        peaks_gc, negatives_gc = (gc.loc[gc["set"] == kind, "gc"].to_numpy() for kind in ("peaks", "negatives"))
+        rows.append({"file": "negatives.bed", "what": "GC-matched background regions",
+                     "size": f"{len(negatives_gc):,} regions"})
+        test = ks_2samp(peaks_gc, negatives_gc)
+        figure = Figure(figsize=(5, 3))
+        ax = figure.subplots()
+        bins = np.linspace(min(peaks_gc.min(), negatives_gc.min()), max(peaks_gc.max(), negatives_gc.max()), 31)
+        for values, label, color in ((peaks_gc, "peaks", "#D62839"), (negatives_gc, "negatives", "#255C99")):
+            ax.hist(values, bins=bins, density=True, histtype="step", lw=2, color=color,
+                    label=f"{label} (n = {len(values)}, mean {values.mean():.3f})")
+        ax.set_xlabel("GC fraction of the input window")
+        ax.set_ylabel("density")
+        ax.legend(frameon=False, fontsize=8)
+        parts.append(f"<p>GC content of peaks and negatives: two-sample Kolmogorov-Smirnov statistic "
+                     f"{test.statistic:.3f} (p = {test.pvalue:.2g}).</p>\n{_png(figure)}")
+    if not rows:
+        return None
+    return "\n".join([_table(pd.DataFrame(rows)), *parts])
+
+
 def _bias_qc(results_dir: Path) -> str | None:
     folder = results_dir / "bias_qc"
     if not (folder / "qc.json").is_file():
@@ -308,12 +349,14 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
     Returns
     -------
     list of str
-        The ids of the sections written, in page order, among ``training``,
+        The ids of the sections written, in page order, among ``inputs``, ``training``,
         ``bias_qc``, ``performance``, ``examples``, ``motifs``, ``marginalization`` and
         ``config``. A section whose stage did not run is replaced by a note.
     """
     results_dir = Path(results_dir)
     sections = [
+        ("inputs", "Inputs made from raw files", "every input was given as the models read it",
+         lambda: _inputs(results_dir)),
         ("training", "Training", "the fit stage did not run", lambda: _training(results_dir, name)),
         ("bias_qc", "Bias model QC", "no ChromBPNet bias model in this run", lambda: _bias_qc(results_dir)),
         ("performance", "Performance", "the evaluate stage did not run", lambda: _performance(results_dir, name)),

@@ -58,6 +58,10 @@ ASSEMBLES_CHROMBPNET = _names(
     lambda d: d.chrombpnet and d.trains("model") and not d.trains("accessibility_model"))
 EXTRACTS_BIAS = _names(lambda d: d.chrombpnet and d.trains("bias_model") and not d.trains("model"))
 FITS_BIAS = _names(lambda d: d.chrombpnet and d.trains("bias_model") and d.trains("model"))
+# Datasets whose config names raw files or leaves inputs out (see inputs.smk).
+CONVERTS_READS = _names(lambda d: {"signals_bigwig", "controls_bigwig"} & d.stages.keys())
+CALLS_PEAKS = _names(lambda d: "call_peaks" in d.stages)
+DRAWS_NEGATIVES = _names(lambda d: "negatives" in d.stages)
 
 
 wildcard_constraints:
@@ -112,6 +116,27 @@ def _data(wildcards, stage, loci="loci"):
         if getattr(step, key, None):
             inputs[key] = as_list(getattr(step, key))
     return inputs
+
+
+def reads_params(wildcards):
+    """Params function of the reads conversion, whose stage is named by the {role} wildcard."""
+    return _stage_params(wildcards.name, f"{wildcards.role}_bigwig")
+
+
+def reads_inputs(wildcards):
+    stage = f"{wildcards.role}_bigwig"
+    return {**_fasta(wildcards, stage), "reads": _stage(wildcards, stage).reads}
+
+
+def call_peaks_inputs(wildcards):
+    step = _stage(wildcards, "call_peaks")
+    return {**_fasta(wildcards, "call_peaks"), "signals": step.signals, "controls": step.controls or []}
+
+
+def negatives_inputs(wildcards):
+    step = _stage(wildcards, "negatives")
+    return {**_fasta(wildcards, "negatives"), "loci": as_list(step.loci),
+            "exclusion_lists": step.exclusion_lists or []}
 
 
 def fit_inputs(wildcards):
