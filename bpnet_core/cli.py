@@ -7,6 +7,9 @@
     bpnet-core marginalize -p marg.json motif insertion effects: summary TSV, HTML report
     bpnet-core validate CONFIG.json     check any config, print each stage's parameters
     bpnet-core demo-data DIR [--assay atac]   write a demo dataset
+    bpnet-core bigwig READS... --sequences FA -o PLUS.bw [MINUS.bw]   reads (BAM, fragments) to count bigWigs
+    bpnet-core peaks READS... --sequences FA -o peaks.narrowPeak        MACS3 peaks from reads
+    bpnet-core negatives --loci PEAKS --sequences FA -o negatives.bed  GC-matched background regions
     bpnet-core schema                   print the JSON Schema of the configs
 
 `python -m bpnet_core` is the same command line.
@@ -130,6 +133,23 @@ def _negatives(args) -> None:
                     exclude=args.exclude, random_state=args.seed)
 
 
+def _bigwig(args) -> None:
+    from .reads import reads_to_bigwig
+
+    if len(args.output) > 2:
+        raise InputError("-o: one bigWig (both strands) or two (plus, minus)")
+    reads_to_bigwig(args.reads, args.sequences, args.output, shift=args.shift)
+
+
+def _peaks(args) -> None:
+    from .peaks import call_peaks
+
+    options = {"sequences": args.sequences, "signals": args.reads, "controls": args.controls,
+               "stranded": not args.unstranded, "peak_qvalue": args.qvalue,
+               "genome_size": args.genome_size, "output_filename": args.output}
+    call_peaks({key: value for key, value in options.items() if value is not None})
+
+
 def _schema(args) -> None:
     json.dump(json_schema(), sys.stdout, indent=2, sort_keys=True)
     print()
@@ -186,6 +206,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude", nargs="+", help="BED file(s) of regions to avoid, e.g. the ENCODE blacklist")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_negatives)
+
+    p = sub.add_parser("bigwig", help="base-resolution 5'-end count bigWigs of reads files (pooled)")
+    p.add_argument("reads", nargs="+", help="BAM/SAM/CRAM, fragment TSV(.gz) or tagAlign(.gz) files")
+    p.add_argument("--sequences", required=True, help="genome FASTA (the bigWigs' chromosomes)")
+    p.add_argument("-o", "--output", nargs="+", required=True,
+                   help="two bigWigs: plus and minus strand; one: both strands")
+    p.add_argument("--shift", nargs=2, type=int, metavar=("PLUS", "MINUS"),
+                   help="bp added to plus / minus 5' ends (default: none stranded; unstranded, the "
+                   "Tn5 shift 4 -4 for reads, 0 1 for fragment files)")
+    p.set_defaults(func=_bigwig)
+
+    p = sub.add_parser("peaks", help="MACS3 peaks (narrowPeak with summits) from reads files")
+    p.add_argument("reads", nargs="+", help="signal BAM/SAM, fragment or tagAlign files (pooled)")
+    p.add_argument("--controls", nargs="+", help="control reads files")
+    p.add_argument("--sequences", required=True, help="genome FASTA")
+    p.add_argument("-o", "--output", required=True, help="narrowPeak file to write")
+    p.add_argument("--unstranded", action="store_true",
+                   help="ATAC/DNase: cut sites smoothed over 150 bp, no fragment-size model")
+    p.add_argument("--qvalue", type=float, default=0.01, help="MACS3 -q (default 0.01)")
+    p.add_argument("--genome-size", help="MACS3 -g: a number or hs/mm/ce/dm (default: the FASTA's non-N bases)")
+    p.set_defaults(func=_peaks)
 
     p = sub.add_parser("schema", help="print the JSON Schema of every config")
     p.set_defaults(func=_schema)

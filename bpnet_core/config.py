@@ -489,6 +489,11 @@ def _validate(model: type[StepConfig], data: dict, source: str, prefix: str = ""
         raise _format(err, model, source, prefix) from None
 
 
+def as_step_config(model: type[StepConfig], config: StepConfig | dict, source: str = "") -> StepConfig:
+    """`config` as a `model`: validated from a dict (errors as one `InputError`), or as given."""
+    return config if isinstance(config, model) else _validate(model, dict(config), source)
+
+
 # --------------------------------------------------------------------------
 # Loading
 

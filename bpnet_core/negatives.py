@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .config import NegativesConfig
+from .config import NegativesConfig, as_step_config
 from .io import as_list, atomic_output, fasta_chrom_sizes, read_loci, write_tsv
 
 log = logging.getLogger("bpnet_core")
@@ -206,7 +206,7 @@ def make_negatives(config: NegativesConfig | Mapping[str, Any], gc_table: str | 
     every peak and negative window to `gc_table` (TSV: ``set``, ``gc``), which
     the dataset report plots.
     """
-    config = config if isinstance(config, NegativesConfig) else NegativesConfig.model_validate(dict(config))
+    config = as_step_config(NegativesConfig, config)
     comparison = write_negatives(config.loci, config.sequences, config.output_filename,
                                  in_window=config.in_window, chroms=config.chroms,
                                  exclude=config.exclusion_lists, random_state=config.random_state)

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .config import PeakCallingConfig
+from .config import PeakCallingConfig, as_step_config
 from .errors import InputError
 from .io import atomic_output, fasta_chrom_sizes
 from .reads import CHUNK, reads_format
@@ -112,8 +112,7 @@ def call_peaks(config: PeakCallingConfig | Mapping[str, Any]) -> pd.DataFrame:
     InputError
         When MACS3 fails on the inputs or calls no peak.
     """
-    if not isinstance(config, PeakCallingConfig):
-        config = PeakCallingConfig.model_validate(dict(config))
+    config = as_step_config(PeakCallingConfig, config)
     sizes = fasta_chrom_sizes(config.sequences)
     genome_size = config.genome_size or effective_genome_size(config.sequences)
     out_dir = Path(config.output_filename).parent

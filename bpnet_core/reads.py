@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .config import ReadsConfig
+from .config import ReadsConfig, as_step_config
 from .errors import InputError
 from .io import as_list, atomic_output, fasta_chrom_sizes
 
@@ -272,5 +272,5 @@ def reads_to_bigwig(paths: str | Sequence[str], sequences: str | os.PathLike, ou
 
 def convert_reads(config: ReadsConfig | Mapping[str, Any]) -> list[int]:
     """`reads_to_bigwig` for the ``signals_bigwig`` / ``controls_bigwig`` stage of a pipeline."""
-    config = config if isinstance(config, ReadsConfig) else ReadsConfig.model_validate(dict(config))
+    config = as_step_config(ReadsConfig, config)
     return reads_to_bigwig(config.reads, config.sequences, config.bigwigs, config.read_shift, config.role)

@@ -305,3 +305,21 @@ def test_missing_bam_is_reported_before_anything_runs(genome, tmp_path):
     assert list(dataset.stages)[:2] == ["signals_bigwig", "call_peaks"]
     assert dataset.stages["fit"].signals == ["results/raw/inputs/signals.plus.bw", "results/raw/inputs/signals.minus.bw"]
     assert dataset.stages["fit"].loci == "results/raw/inputs/peaks.narrowPeak"
+
+
+def test_command_line_converts_reads_and_calls_peaks(genome, tmp_path):
+    import subprocess
+    import sys
+
+    fragments = tmp_path / "atac.fragments.tsv"
+    fragments.write_text("chr1\t100\t300\tA\t1\nchr2\t10\t60\tA\t1\n")
+    out = tmp_path / "atac.bw"
+    run = subprocess.run([sys.executable, "-m", "bpnet_core", "bigwig", str(fragments), "--sequences", str(genome),
+                          "-o", str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert nonzero(track(out)["chr1"]) == {100: 1.0, 300: 1.0}  # the default fragment shift (0, +1)
+    run = subprocess.run([sys.executable, "-m", "bpnet_core", "peaks", str(fragments), "--sequences", str(genome),
+                          "-o", str(tmp_path / "p.narrowPeak"), "--unstranded", "--qvalue", "2"],
+                         capture_output=True, text=True)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr == "error: key 'peak_qvalue': Input should be less than 1 (got 2.0)\n"
