@@ -793,11 +793,10 @@ def prepare_inputs(config: StepConfig, source: str = "<config>",
             "random_state": fit.get("random_state"), "output_filename": top["negatives"]}, source)
     if not stages:
         return config, stages
-    updates = {key: value for key, value in top.items()}
+    updates = dict(top)
     for stage, values in blocks.items():
         updates[f"{stage}_parameters"] = getattr(config, f"{stage}_parameters").model_copy(update=values)
-    return config.model_copy(update=updates), {k: v for k, v in
-                                                sorted(stages.items(), key=lambda kv: list(INPUT_STAGES).index(kv[0]))}
+    return config.model_copy(update=updates), stages
 
 
 def input_files(stages: dict[str, StepConfig]) -> set[str]:

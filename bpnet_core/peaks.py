@@ -25,7 +25,7 @@ import pandas as pd
 from .config import PeakCallingConfig, as_step_config
 from .errors import InputError
 from .io import atomic_output, fasta_chrom_sizes
-from .reads import CHUNK, reads_format
+from .reads import reads_format, table_chunks
 
 log = logging.getLogger("bpnet_core")
 
@@ -47,20 +47,15 @@ def effective_genome_size(sequences: str | os.PathLike) -> int:
     return called
 
 
-def _cut_sites_bed(fragments: Path, output: Path) -> None:
+def _cut_sites_bed(fragments: Path, output: Path, key: str) -> None:
     """Both ends of each fragment as 1-bp plus-strand BED reads (cut sites)."""
     with open(output, "w") as out:
-        reader = pd.read_csv(fragments, sep="\t", header=None, comment="#", usecols=[0, 1, 2],
-                             chunksize=CHUNK, dtype={0: str})
-        try:
-            for chunk in reader:
-                starts, ends = chunk[1].to_numpy(np.int64), chunk[2].to_numpy(np.int64)
-                sites = np.concatenate([starts, ends - 1])
-                pd.DataFrame({"chrom": np.concatenate([chunk[0], chunk[0]]), "start": sites,
-                              "end": sites + 1, "name": ".", "score": 0, "strand": "+"}
-                             ).to_csv(out, sep="\t", header=False, index=False)
-        except (ValueError, pd.errors.ParserError, EOFError) as err:
-            raise InputError(f"{fragments} (config key 'signals'): cannot read as a fragment file ({err})") from None
+        for chunk in table_chunks(fragments, [0, 1, 2], key, "fragment"):
+            starts, ends = chunk[1].to_numpy(np.int64), chunk[2].to_numpy(np.int64)
+            sites = np.concatenate([starts, ends - 1])
+            pd.DataFrame({"chrom": np.concatenate([chunk[0], chunk[0]]), "start": sites,
+                          "end": sites + 1, "name": ".", "score": 0, "strand": "+"}
+                         ).to_csv(out, sep="\t", header=False, index=False)
 
 
 def _macs_inputs(paths: list[str], key: str, tmp: Path) -> tuple[list[str], str]:
@@ -72,7 +67,7 @@ def _macs_inputs(paths: list[str], key: str, tmp: Path) -> tuple[list[str], str]
             raise InputError(f"{path}: file not found (config key '{key}')")
         if kind == "fragments":
             bed = tmp / f"{key}.{i}.cut_sites.bed"
-            _cut_sites_bed(Path(path), bed)
+            _cut_sites_bed(Path(path), bed, key)
             files.append(str(bed))
             formats.add("BED")
         else:

@@ -124,7 +124,8 @@ def _flush(counter: _EndCounter, buffers: dict, names: Sequence[str]) -> None:
     buffers.clear()
 
 
-def _table_chunks(path: Path, columns: list[int], key: str, what: str) -> Iterable[pd.DataFrame]:
+def table_chunks(path: Path, columns: list[int], key: str, what: str) -> Iterable[pd.DataFrame]:
+    """`columns` of a fragment or tagAlign file, in chunks of `CHUNK` rows (column 0, the chromosome, as str)."""
     try:
         reader = pd.read_csv(path, sep="\t", header=None, comment="#", usecols=columns,
                              chunksize=CHUNK, dtype={columns[0]: str}, compression="infer"
@@ -141,7 +142,7 @@ def _add_table(counter: _EndCounter, path: Path, shift: tuple[int, int], key: st
     what = "tagAlign" if stranded_rows else "fragment"
     columns = [0, 1, 2, 5] if stranded_rows else [0, 1, 2]
     n_rows = 0
-    for chunk in _table_chunks(path, columns, key, what):
+    for chunk in table_chunks(path, columns, key, what):
         try:
             starts = chunk[1].to_numpy(np.int64)
             ends = chunk[2].to_numpy(np.int64)
