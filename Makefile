@@ -11,7 +11,7 @@ CORES ?= 2
 # Override for another build, e.g. make TORCH='torch==2.13.0 --index-url ...'.
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo demo-data demo-atac demo-atac-data demo-raw demo-raw-data test lint schema benchmark-batch benchmark-reads clean
+.PHONY: install demo demo-data demo-atac demo-atac-data demo-raw demo-raw-data test lint schema benchmark-batch benchmark-reads benchmark-speed clean
 
 install: $(VENV)/.installed
 
@@ -88,8 +88,14 @@ schema: install
 
 # Reads to bigWigs against the bam2bw script (a benchmark-only dependency), about 1 minute.
 benchmark-reads: install
-	$(BIN)/pip install --quiet --no-deps bam2bw
+	$(BIN)/pip install --quiet --no-deps bam2bw==0.5.1
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(BIN)/python benchmarks/reads_to_bigwig.py
+
+# Training, prediction, DeepLIFT/SHAP and loading against bpnet-lite (a
+# benchmark-only dependency, installed without its dependencies), about 15 minutes.
+benchmark-speed: install
+	$(BIN)/pip install --quiet --no-deps bpnet-lite==1.1.0
+	$(BIN)/python benchmarks/speed.py
 
 clean:
 	rm -rf results resources/demo resources/demo_atac resources/demo_raw .snakemake

@@ -32,7 +32,7 @@ from .config import AttributeConfig, BiasQCConfig
 from .data import load_windows
 from .io import atomic_output
 from .metrics import performance
-from .models import load_model
+from .models import load_model, set_compute
 from .modisco import report_motifs
 from .runtime import select_device
 from .train import predict_windows
@@ -63,7 +63,7 @@ def attribute_bias_model(config: BiasQCConfig | Mapping[str, Any], ohe_path: str
         model=config.model, sequences=config.sequences, loci=config.loci, chroms=None,
         in_window=config.in_window, out_window=config.out_window, batch_size=config.batch_size,
         output="profile", n_shuffles=config.n_shuffles, random_state=config.random_state,
-        device=config.device, verbose=config.verbose)
+        device=config.device, fast_path=config.fast_path, verbose=config.verbose)
     return attribute_model(step, ohe_path, attr_path, max_loci=config.n_loci)
 
 
@@ -76,7 +76,7 @@ def count_pearson(config: BiasQCConfig) -> dict[str, dict[str, float]]:
         ``negatives`` and ``peaks`` -> {``pearson``, ``n_regions``}.
     """
     device = select_device(config.device)
-    model = load_model(config.model, key="bias_model", device=device)
+    model = set_compute(load_model(config.model, key="bias_model", device=device), config.fast_path)
     result = {}
     for split, loci, key in (("negatives", config.negatives, "negatives"), ("peaks", config.loci, "loci")):
         windows = load_windows(loci, config.sequences, signals=config.signals, chroms=config.chroms,

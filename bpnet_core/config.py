@@ -41,7 +41,7 @@ Paths = Union[str, list[str]]
 
 
 # Keys that say how a stage runs, not what it computes.
-RUNTIME_KEYS = frozenset({"device", "verbose"})
+RUNTIME_KEYS = frozenset({"device", "verbose", "fast_path"})
 
 
 class StageParams(dict):
@@ -67,6 +67,11 @@ class StepConfig(BaseModel):
         return dict(sorted(self.model_dump(mode="json").items()))
 
 
+# Extension: "bf16" computes the model under bfloat16 autocast (see
+# `bpnet_core.models.set_compute`); DeepLIFT/SHAP always runs in float32.
+Precision = Literal["fp32", "bf16"]
+
+
 class WindowedConfig(StepConfig):
     """Keys shared by every step that runs a model over genomic windows."""
 
@@ -76,6 +81,10 @@ class WindowedConfig(StepConfig):
     verbose: bool = False
     # Extension of the reference: "auto" picks the GPU when there is one.
     device: str = "auto"
+    # Extension: compute only the positions the outputs depend on, in the
+    # fastest memory layout (`BPNet.forward_fast`); false runs the
+    # reference computation. The outputs agree to float rounding.
+    fast_path: bool = True
 
     @model_validator(mode="after")
     def _check_windows(self):
@@ -121,6 +130,7 @@ class FitConfig(WindowedConfig):
     random_state: Optional[int] = 0
     # Extension: validation rounds without improvement before training stops.
     early_stopping: Optional[PositiveInt] = 10
+    precision: Precision = "fp32"
 
     @model_validator(mode="after")
     def _check_fit(self):
@@ -237,6 +247,7 @@ class PredictConfig(ModelStepConfig):
     # Extension: predicted bigWigs are <bigwig_prefix>.<output index>.bw;
     # null derives the prefix from profile_filename.
     bigwig_prefix: Optional[str] = None
+    precision: Precision = "fp32"
 
 
 class EvaluateConfig(ModelStepConfig):
@@ -244,6 +255,7 @@ class EvaluateConfig(ModelStepConfig):
 
     signals: list[str] = Field(min_length=1)
     performance_filename: str = "performance.tsv"
+    precision: Precision = "fp32"
 
 
 class AttributeConfig(ModelStepConfig):
@@ -286,6 +298,7 @@ class MarginalizeConfig(ModelStepConfig):
     output_folder: Optional[str] = None
     random_state: Optional[int] = 0
     minimal: bool = True
+    precision: Precision = "fp32"
 
 
 class BiasQCConfig(WindowedConfig):

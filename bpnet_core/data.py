@@ -184,7 +184,10 @@ def load_windows(
                 check_track_values(path, f"{key_}[{i}]", table["chrom"].to_numpy(),
                                    centers - width // 2 - max_jitter, width + 2 * max_jitter)
 
-        keep = X.sum(dim=1).min(dim=1).values > 0
+        # Peak memory matters here (100k windows hold about 4 GB): a bool
+        # mask rather than an int64 sum of X, and no copies when every
+        # window is kept.
+        keep = X.any(dim=1).all(dim=1)
         counts["with N in the sequence"] = int((~keep).sum())
         if y is not None:
             j = max_jitter
@@ -194,11 +197,12 @@ def load_windows(
             counts["below min_counts"] = int((low & keep).sum())
             counts["above max_counts"] = int((high & keep).sum())
             keep &= ~low & ~high
-        idx = torch.nonzero(keep).flatten()
-        X = X[idx]
-        y = None if y is None else y[idx]
-        X_ctl = None if X_ctl is None else X_ctl[idx]
-        table = table.iloc[idx.numpy()].reset_index(drop=True)
+        if not keep.all():
+            idx = torch.nonzero(keep).flatten()
+            X = X[idx]
+            y = None if y is None else y[idx]
+            X_ctl = None if X_ctl is None else X_ctl[idx]
+            table = table.iloc[idx.numpy()].reset_index(drop=True)
 
     counts["kept"] = len(table)
     summary = "; ".join(f"{n} {reason}" for reason, n in counts.items())

@@ -15,7 +15,7 @@ from .config import PredictConfig, StepConfig
 from .data import Windows, load_windows
 from .errors import InputError
 from .io import as_list, fasta_chrom_sizes, write_bigwig, write_npz
-from .models import BPNet, load_model
+from .models import BPNet, load_model, set_compute
 from .runtime import select_device
 from .train import predict_windows
 
@@ -30,7 +30,9 @@ def load_model_and_windows(config: StepConfig, signals: Sequence[str] | None = N
     """
     check_files(config)
     device = select_device(config.device)
-    model = load_model(config.model, device=device)
+    # Attribution has no `precision`: DeepLIFT/SHAP runs in float32.
+    model = set_compute(load_model(config.model, device=device), config.fast_path,
+                        getattr(config, "precision", "fp32"))
     trimming = (config.in_window - config.out_window) // 2
     if trimming != model.trimming:
         raise InputError(

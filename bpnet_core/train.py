@@ -16,12 +16,12 @@ import torch
 from tqdm.auto import tqdm
 
 from .checks import check_files
-from .config import FitConfig
+from .config import RUNTIME_KEYS, FitConfig
 from .data import TrainingSampler, Windows, load_windows
 from .io import atomic_output, write_tsv
 from .losses import bpnet_loss
 from .metrics import performance
-from .models import BPNet, receptive_field_half_width, save_model
+from .models import BPNet, receptive_field_half_width, save_model, set_compute
 from .runtime import seed_everything, select_device, with_shrinking_batches
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def checkpoint_path(model_path: str | os.PathLike) -> Path:
 
 def _resumable(params: dict | None) -> dict | None:
     """The parameters that must match for a checkpoint to be resumed."""
-    return params and {k: v for k, v in params.items() if k not in ("verbose", "device")}
+    return params and {k: v for k, v in params.items() if k not in RUNTIME_KEYS}
 
 
 class _TrainingRun:
@@ -227,7 +227,7 @@ def train_model(model: torch.nn.Module, sampler: TrainingSampler, valid: Windows
         ``history`` (one row per validation), ``best`` (the best row) and
         ``seconds`` of training; `model` holds the best state.
     """
-    model = model.to(device)
+    model = set_compute(model.to(device), config.fast_path, config.precision)
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.lr)
     run = _TrainingRun(model, optimizer, sampler, valid, config, device)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bpnet_core.errors import InputError
-from bpnet_core.models import BPNet, load_model, receptive_field_half_width, save_model
+from bpnet_core.models import BPNet, ChromBPNet, load_model, receptive_field_half_width, save_model, set_compute
 
 
 def _one_hot(n, length, seed=0, dtype=torch.float32):
@@ -155,7 +155,7 @@ def test_count_head_pools_output_window_plus_37():
     model = _model(n_filters=8, n_layers=2, n_outputs=2, trimming=trimming).float()
     capture = _Capture(model)
     with torch.no_grad():
-        model(_one_hot(2, length))
+        model.forward_reference(_one_hot(2, length))
     h = capture.seen["fconv"]
     assert h.shape == (2, 8, length)
     expected = h[:, :, trimming - 37:trimming + out + 37].mean(dim=2)
@@ -194,6 +194,74 @@ def test_count_head_pooling_with_small_trimming(trimming):
     h = capture.seen["fconv"]
     expected = h[:, :, max(trimming - 37, 0):trimming + out + 37].mean(dim=2)
     torch.testing.assert_close(capture.seen["linear"], expected, rtol=1e-6, atol=1e-6)
+
+
+# --------------------------------------------------------------------------
+# the fast path (forward_fast) against the reference computation
+
+
+@pytest.mark.parametrize("n_layers, trimming, n_controls", [
+    (2, 53, 2),   # trimming = receptive field half-width (53)
+    (2, 70, 0),   # wider: the input is cropped first
+    (3, 69, 1),   # one unstranded control track
+])
+def test_fast_path_gives_the_reference_outputs_and_gradients(n_layers, trimming, n_controls):
+    torch.manual_seed(0)
+    model = BPNet(n_filters=8, n_layers=n_layers, n_outputs=2, n_control_tracks=n_controls,
+                  trimming=trimming)
+    assert model.fast_path and trimming >= model.reach
+    length = 2 * trimming + 40
+    X = _one_hot(3, length).requires_grad_(True)
+    X_ctl = torch.rand(3, n_controls, length) * 5 if n_controls else None
+    outputs = {}
+    for name, forward in (("fast", model.forward), ("reference", model.forward_reference)):
+        model.zero_grad()
+        X.grad = None
+        profile, counts = forward(X, X_ctl)
+        # any function of both heads: its gradients go through every layer
+        (torch.log_softmax(profile.flatten(1), 1)[:, ::7].sum() + counts.square().sum()).backward()
+        outputs[name] = [profile.detach(), counts.detach(), X.grad.clone(),
+                         *(p.grad.clone() for p in model.parameters())]
+    assert outputs["fast"][0].shape == (3, 2, 40)
+    for fast, reference in zip(outputs["fast"], outputs["reference"]):
+        torch.testing.assert_close(fast, reference, rtol=1e-4, atol=1e-5)
+
+
+def test_fast_path_switch_and_fallback():
+    torch.manual_seed(0)
+    model = BPNet(n_filters=8, n_layers=2, n_outputs=1, trimming=53).eval()
+    calls = []
+    model.forward_fast = lambda *a: calls.append("fast") or BPNet.forward_fast(model, *a)
+    with torch.no_grad():
+        model(_one_hot(1, 146))
+        set_compute(ChromBPNet(model, BPNet(n_filters=4, n_layers=1, n_outputs=1, trimming=53)), False)
+        assert not model.fast_path
+        model(_one_hot(1, 146))
+        set_compute(model, True)
+        short = BPNet(n_filters=8, n_layers=2, n_outputs=1, trimming=30).eval()
+        # trimming below the receptive field: zero padding reaches the outputs,
+        # so only the reference computation gives the model's outputs
+        short.forward_reference = lambda *a: calls.append("reference") or BPNet.forward_reference(short, *a)
+        short(_one_hot(1, 100))
+    assert calls == ["fast", "reference"]
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_bf16_predictions_are_within_bf16_rounding_of_fp32(fast_path):
+    """precision "bf16": about 3 significant digits, float32 outputs."""
+    torch.manual_seed(0)
+    model = BPNet(n_filters=16, n_layers=3, n_outputs=2, n_control_tracks=2, trimming=69).eval()
+    X, X_ctl = _one_hot(4, 240), torch.rand(4, 2, 240) * 5
+    with torch.no_grad():
+        profile, counts = set_compute(model, fast_path, "fp32")(X, X_ctl)
+        profile16, counts16 = set_compute(model, fast_path, "bf16")(X, X_ctl)
+    assert profile16.dtype == counts16.dtype == torch.float32
+    probabilities = torch.softmax(profile.flatten(1), 1)
+    probabilities16 = torch.softmax(profile16.flatten(1), 1)
+    # bf16 keeps 8 bits of mantissa: 0.4% per rounding
+    torch.testing.assert_close(probabilities16, probabilities, rtol=0.02, atol=0)
+    torch.testing.assert_close(counts16, counts, rtol=0.02, atol=0.01)
+    assert not torch.equal(counts16, counts)  # it did compute in bf16
 
 
 # --------------------------------------------------------------------------

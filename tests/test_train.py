@@ -53,6 +53,29 @@ def test_same_seed_same_weights(tiny_data, tmp_path, trained):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_reference_computation_trains_to_the_same_validation_loss(tiny_data, tmp_path, trained):
+    """The guard of the fast path (on by default): the same run with
+    ``"fast_path": false`` follows the same validation curve."""
+    config, out, _ = trained
+    fit_model(config.model_copy(update={"fast_path": False}), tmp_path / "r.torch", tmp_path / "r.history.tsv")
+    fast = pd.read_csv(out / "a.history.tsv", sep="\t")
+    reference = pd.read_csv(tmp_path / "r.history.tsv", sep="\t")
+    assert len(fast) == len(reference) > 5
+    assert fast["valid_loss"].to_numpy() == pytest.approx(reference["valid_loss"].to_numpy(), rel=1e-3)
+    assert fast["valid_loss"].min() < 0.92 * fast["valid_loss"].iloc[0]
+
+
+def test_bf16_training_reaches_the_fp32_validation_loss(tmp_path, trained):
+    """precision "bf16" (a fast path on GPUs with bf16 units; slow on this CPU):
+    the run ends within 2% of the float32 run's best validation loss."""
+    config, _, fp32 = trained
+    bf16 = fit_model(config.model_copy(update={"precision": "bf16"}), tmp_path / "b.torch", tmp_path / "b.tsv")
+    history = pd.read_csv(tmp_path / "b.tsv", sep="\t")
+    assert bf16["validation"]["valid_loss"] < 0.92 * history["valid_loss"].iloc[0]  # it learnt
+    assert bf16["validation"]["valid_loss"] == pytest.approx(fp32["validation"]["valid_loss"], rel=0.02)
+    assert bf16["validation"]["valid_loss"] != fp32["validation"]["valid_loss"]  # it did compute in bf16
+
+
 def test_other_seed_other_weights(tiny_data, tmp_path, trained):
     config, out, _ = trained
     fit_model(config.model_copy(update={"random_state": 1, "max_epochs": 1}), tmp_path / "c.torch",
