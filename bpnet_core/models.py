@@ -102,6 +102,10 @@ class BPNet(nn.Module):
     def forward(self, X: torch.Tensor, X_ctl: torch.Tensor | None = None):
         """Predict profile logits and log counts.
 
+        Computed by `forward_fast` when `fast_path` is on and the trimming
+        covers the receptive field, else by `forward_reference`; under
+        bfloat16 autocast when `bf16` is on.
+
         Parameters
         ----------
         X : torch.Tensor, shape (N, 4, in_window)
@@ -117,7 +121,8 @@ class BPNet(nn.Module):
         y_counts : torch.Tensor, shape (N, 1)
             Predicted log(1 + total counts) over all tracks.
         """
-        forward = self.forward_fast if self.fast_path and self.trimming >= self.reach else self.forward_reference
+        fast = self.fast_path and self.trimming >= self.reach
+        forward = self.forward_fast if fast else self.forward_reference
         if not self.bf16:
             return forward(X, X_ctl)
         with torch.autocast(X.device.type, dtype=torch.bfloat16):

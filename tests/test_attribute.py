@@ -122,6 +122,35 @@ def test_fast_path_off_in_the_config_gives_the_same_files(tiny_data, tiny_model,
         np.testing.assert_allclose(fast["arr_0"], reference["arr_0"], rtol=1e-4, atol=1e-5 * scale)
 
 
+def test_convergence_deltas_catch_an_operation_without_a_rule(tiny_model):
+    """The deltas, computed from tangermeme's own forward pass, equal the ones
+    recomputed from its references, and flag a head with a sine of its output
+    (which DeepLIFT then treats as linear)."""
+    from tangermeme.deep_lift_shap import deep_lift_shap as tangermeme_dls
+
+    class SineOfCounts(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.counts = CountHead(model)
+
+        def forward(self, X, X_ctl=None):
+            return torch.sin(50 * self.counts(X, X_ctl))
+
+    head = SineOfCounts(load_model(tiny_model))
+    g = torch.Generator().manual_seed(0)
+    X = torch.nn.functional.one_hot(torch.randint(0, 4, (3, 206), generator=g), 4).permute(0, 2, 1).float()
+    X_ctl = torch.rand(3, 2, 206, generator=g)
+    attributions, deltas = deep_lift_shap(head, X, X_ctl, 4, 1, 8, torch.device("cpu"))
+    _, references = tangermeme_dls(head, X, args=(X_ctl,), n_shuffles=4, random_state=1, batch_size=8,
+                                   hypothetical=True, return_references=True, warning_threshold=np.inf)
+    with torch.no_grad():
+        output = head(X, X_ctl)[:, 0]
+        baseline = head(references.reshape(-1, 4, 206).float(), X_ctl.repeat_interleave(4, 0))[:, 0]
+    expected = (torch.from_numpy(attributions) * X).sum(dim=(1, 2)) - (output - baseline.reshape(3, 4).mean(1))
+    np.testing.assert_allclose(deltas, expected.abs().numpy(), rtol=1e-3, atol=1e-6)
+    assert deltas.max() > 1e-3, deltas
+
+
 def test_bigwig_holds_projected_contributions(attributed):
     out, _ = attributed
     with np.load(out / "ohe.npz") as ohe, np.load(out / "attr.npz") as attr:
