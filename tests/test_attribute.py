@@ -122,6 +122,7 @@ def test_fast_path_off_in_the_config_gives_the_same_files(tiny_data, tiny_model,
         np.testing.assert_allclose(fast["arr_0"], reference["arr_0"], rtol=1e-4, atol=1e-5 * scale)
 
 
+@pytest.mark.filterwarnings("ignore:Convergence deltas:RuntimeWarning")
 def test_convergence_deltas_catch_an_operation_without_a_rule(tiny_model):
     """The deltas, computed from tangermeme's own forward pass, equal the ones
     recomputed from its references, and flag a head with a sine of its output
