@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .config import AttributeConfig
+from .config import AttributeConfig, as_step_config
 from .io import fasta_chrom_sizes, write_bigwig, write_npz, write_tsv
 from .models import BPNet
 from .predict import load_model_and_windows
@@ -184,7 +184,7 @@ def attribute_model(config: AttributeConfig | Mapping[str, Any],
         ``n_sequences``, ``n_over_threshold`` (sequences whose convergence
         delta exceeds `CONVERGENCE_THRESHOLD`) and ``max_delta``.
     """
-    config = config if isinstance(config, AttributeConfig) else AttributeConfig.model_validate(dict(config))
+    config = as_step_config(AttributeConfig, config)
     model, windows, device = load_model_and_windows(config)
     if max_loci is not None and len(windows) > max_loci:
         rows = np.sort(np.random.default_rng(config.random_state).choice(len(windows), max_loci, replace=False))

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .attribute import attribute_model
-from .config import AttributeConfig, BiasQCConfig
+from .config import AttributeConfig, BiasQCConfig, as_step_config
 from .data import load_windows
 from .io import atomic_output
 from .metrics import performance
@@ -47,7 +47,7 @@ MIN_PEARSON = {"negatives": 0.0, "peaks": -0.3}
 
 
 def _as_config(config: BiasQCConfig | Mapping[str, Any]) -> BiasQCConfig:
-    return config if isinstance(config, BiasQCConfig) else BiasQCConfig.model_validate(dict(config))
+    return as_step_config(BiasQCConfig, config)
 
 
 def attribute_bias_model(config: BiasQCConfig | Mapping[str, Any], ohe_path: str | os.PathLike,

@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 
 from .checks import check_files
-from .config import BiasFitConfig, ChromBPNetFitConfig, bias_fit_config
+from .config import BiasFitConfig, ChromBPNetFitConfig, bias_fit_config, as_step_config
 from .data import TrainingSampler, Windows, window_counts
 from .errors import InputError
 from .io import as_list
@@ -123,7 +123,7 @@ def fit_bias_model(config: BiasFitConfig | Mapping[str, Any], model_path: str | 
         validation region, pass the threshold; the message gives the
         threshold, the peak count quantile and the counts that passed.
     """
-    config = config if isinstance(config, BiasFitConfig) else BiasFitConfig.model_validate(dict(config))
+    config = as_step_config(BiasFitConfig, config)
     check_files(config)
     threshold = bias_threshold(config)
     max_counts = min(config.max_counts, threshold["threshold"])

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from .config import EvaluateConfig
+from .config import EvaluateConfig, as_step_config
 from .io import write_tsv
 from .metrics import performance
 from .predict import load_model_and_windows
@@ -34,7 +34,7 @@ def evaluate_model(config: EvaluateConfig | Mapping[str, Any],
     dict
         The summary metrics.
     """
-    config = config if isinstance(config, EvaluateConfig) else EvaluateConfig.model_validate(dict(config))
+    config = as_step_config(EvaluateConfig, config)
     model, windows, device = load_model_and_windows(config, signals=config.signals)
     logits, log_counts = predict_windows(model, windows, config.batch_size, device)
     summary, per_region = performance(logits, log_counts, windows.y.numpy())

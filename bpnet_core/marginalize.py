@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from scipy.special import softmax
 
-from .config import MarginalizeConfig
+from .config import MarginalizeConfig, as_step_config
 from .data import Windows
 from .errors import InputError
 from .io import as_list, atomic_output, read_meme, write_tsv
@@ -155,7 +155,7 @@ def marginalize_motifs(config: MarginalizeConfig | Mapping[str, Any],
         When the MEME file is malformed or holds a motif wider than
         `in_window`, and for the problems of `load_model_and_windows`.
     """
-    config = config if isinstance(config, MarginalizeConfig) else MarginalizeConfig.model_validate(dict(config))
+    config = as_step_config(MarginalizeConfig, config)
     folder = Path(output_folder or config.output_folder or config.output_filename)
     # Read first: a malformed motif file should fail before any model or data is read.
     motifs = read_meme(config.motifs, key="motifs")

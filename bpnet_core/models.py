@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import Precision
 from .errors import InputError
 from .io import atomic_output
 
@@ -258,7 +260,7 @@ class ChromBPNet(nn.Module):
         return acc_profile + bias_profile, counts
 
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = get_args(Precision)
 
 
 def set_compute(model: nn.Module, fast_path: bool = True, precision: str = "fp32") -> nn.Module:

@@ -11,7 +11,7 @@ import numpy as np
 from scipy.special import softmax
 
 from .checks import check_files
-from .config import PredictConfig, StepConfig
+from .config import PredictConfig, StepConfig, as_step_config
 from .data import Windows, load_windows
 from .errors import InputError
 from .io import as_list, fasta_chrom_sizes, write_bigwig, write_npz
@@ -99,7 +99,7 @@ def predict_arrays(config: PredictConfig | Mapping[str, Any],
     - `counts_path` (default `counts_filename`): ``arr_0``, the predicted
       log(1 + total counts) (N, 1), and the same coordinates.
     """
-    config = config if isinstance(config, PredictConfig) else PredictConfig.model_validate(dict(config))
+    config = as_step_config(PredictConfig, config)
     model, windows, device = load_model_and_windows(config)
     logits, log_counts = predict_windows(model, windows, config.batch_size, device)
     coords = _coordinates(windows, config.out_window)
@@ -141,7 +141,7 @@ def predict_model(config: PredictConfig | Mapping[str, Any]) -> None:
     of predicted reads per output track, ``<bigwig_prefix>.<track>.bw``
     (prefix: `profile_filename` without its extension, unless set).
     """
-    config = config if isinstance(config, PredictConfig) else PredictConfig.model_validate(dict(config))
+    config = as_step_config(PredictConfig, config)
     predict_arrays(config)
     prefix = config.bigwig_prefix or str(Path(config.profile_filename).with_suffix(""))
     with np.load(config.profile_filename) as profile:

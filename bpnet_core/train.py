@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checks import check_files
-from .config import RUNTIME_KEYS, FitConfig
+from .config import RUNTIME_KEYS, FitConfig, as_step_config
 from .data import TrainingSampler, Windows, load_windows
 from .io import atomic_output, write_tsv
 from .losses import bpnet_loss
@@ -330,7 +330,7 @@ def fit_model(config: FitConfig | Mapping[str, Any], model_path: str | os.PathLi
     dict
         The model's metadata (best iteration, its validation metrics, ...).
     """
-    config = config if isinstance(config, FitConfig) else FitConfig.model_validate(dict(config))
+    config = as_step_config(FitConfig, config)
     check_files(config)
     train, valid = load_fit_windows(config)
     device = select_device(config.device)
