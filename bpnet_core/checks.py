@@ -10,7 +10,15 @@ from typing import Collection
 
 from .config import StepConfig
 from .errors import InputError
-from .io import as_list, bigwig_chrom_sizes, fasta_chrom_sizes, read_meme, require_file
+from .io import (
+    as_list,
+    bigwig_chrom_sizes,
+    fasta_chrom_sizes,
+    read_loci,
+    read_meme,
+    require_file,
+    within_chromosomes,
+)
 from .reads import is_reads
 
 _CHROM_KEYS = ("training_chroms", "validation_chroms", "chroms")
@@ -21,10 +29,25 @@ def _names(names, n: int = 5) -> str:
     return ", ".join(names[:n]) + (" ..." if len(names) > n else "")
 
 
+def _check_intervals(path: str, key: str, sizes: dict[str, int] | None, sequences: str | None) -> None:
+    """Raise InputError when a BED file is not one, or does not fit the FASTA."""
+    table = read_loci(path, key=key)
+    if sizes is None:
+        return
+    known = table["chrom"].isin(list(sizes))
+    if not known.any():
+        raise InputError(f"{path} (config key '{key}'): no interval on a chromosome of the FASTA "
+                         f"{sequences}: the file has {_names(table['chrom'].unique())}, the FASTA has "
+                         f"{_names(sizes)}")
+    within_chromosomes(table[known], sizes, path, sequences, key)
+
+
 def check_files(config: StepConfig, where: str = "", pending: Collection[str] = ()) -> None:
     """Check that the files of a step config exist and agree with the FASTA.
 
-    Checked: every input file exists; the chromosomes named in the config
+    Checked: every input file exists; each BED file (loci, negatives, peaks,
+    exclusion lists) parses, holds intervals, has some on chromosomes of the
+    FASTA and none ending beyond one; the chromosomes named in the config
     are in the FASTA; each bigWig (signals, controls) names its chromosomes
     as the FASTA does (``1`` vs ``chr1``); a MEME file (motifs) parses.
     Reads files (BAM, fragments) are only checked to exist here.
@@ -58,8 +81,12 @@ def check_files(config: StepConfig, where: str = "", pending: Collection[str] = 
         # Reads files are named by the pipeline key they were given as.
         label = getattr(config, "role", key) if key == "reads" else key
         for path in as_list(getattr(config, key, None)):
-            if path not in pending:
-                guard(lambda: require_file(path, label))
+            if path in pending or guard(lambda: require_file(path, label)) is None:
+                continue
+            if key != "reads":
+                # Empty, non-numeric or from another genome build: said now,
+                # not hours into a batch.
+                guard(lambda: _check_intervals(path, label, sizes, config.sequences))
     if getattr(config, "motifs", None):
         guard(lambda: read_meme(config.motifs))
 
@@ -79,7 +106,10 @@ def check_files(config: StepConfig, where: str = "", pending: Collection[str] = 
         for i, path in enumerate(as_list(getattr(config, key, None))):
             if path in pending:
                 continue
-            if is_reads(path):
+            reads = guard(lambda: is_reads(path, f"{key}[{i}]"))  # None: unrecognised, reported
+            if reads is None:
+                continue
+            if reads:
                 guard(lambda: require_file(path, f"{key}[{i}]"))
                 continue
             bw = guard(lambda: bigwig_chrom_sizes(path, f"{key}[{i}]"))

@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     def step(name, func, help):
         p = sub.add_parser(name, help=help)
         p.add_argument("-p", "--parameters", required=True, help="JSON parameter file")
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, runs_models=True)
         return p
 
     step("fit", _fit, "train a model").add_argument(
@@ -235,7 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    run_logged(args.func, args)
+    threads = None
+    if getattr(args, "runs_models", False):
+        import torch  # not for every command: `validate` and `schema` need no torch
+
+        # torch's own count (OMP_NUM_THREADS, else every core), kept for the
+        # whole run: see runtime.set_threads.
+        threads = torch.get_num_threads()
+    run_logged(args.func, args, threads=threads)
     return 0
 
 

@@ -755,7 +755,14 @@ def prepare_inputs(config: StepConfig, source: str = "<config>",
         For lists mixing reads and bigWigs, reads given only to some
         stages, or no `loci` and no reads to call peaks from.
     """
-    from .reads import is_reads
+    from .reads import is_reads as _is_reads
+
+    def is_reads(path: str, key: str) -> bool:
+        # By content where the file exists, else by suffix (`reads.reads_format`).
+        try:
+            return _is_reads(path, key)
+        except InputError as err:
+            raise InputError(f"{source}: {err}") from None
 
     folder = f"{results}/{pipeline_name(config)}/inputs"
     fit = _merge(config, "fit")
@@ -770,7 +777,7 @@ def prepare_inputs(config: StepConfig, source: str = "<config>",
                    else [f"{folder}/{key}.bw"])
         for where, paths in _reads_lists(config, key):
             name = f"{where}_parameters.{key}" if where else key
-            n_reads = sum(map(is_reads, paths))
+            n_reads = sum(is_reads(path, name) for path in paths)
             if n_reads and n_reads < len(paths):
                 raise InputError(f"{source}: key '{name}': mixes reads files and bigWigs; give "
                                  "either bigWigs (one per track) or reads files (pooled)")
@@ -783,7 +790,7 @@ def prepare_inputs(config: StepConfig, source: str = "<config>",
                 top[key] = bigwigs
             else:
                 blocks.setdefault(where, {})[key] = bigwigs
-        if any(map(is_reads, fit_paths)):
+        if any(is_reads(path, key) for path in fit_paths):
             raw[key] = list(fit_paths)
             stages[f"{key}_bigwig"] = _validate_set(ReadsConfig, {
                 "sequences": fit.get("sequences"), "role": key, "reads": fit_paths, "stranded": stranded,

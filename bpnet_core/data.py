@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from .errors import InputError
-from .io import as_list, fasta_chrom_sizes, read_loci
+from .io import as_list, fasta_chrom_sizes, read_loci, within_chromosomes
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,19 @@ class Windows:
             X_ctl=None if self.X_ctl is None else self.X_ctl[:, :, j:j + in_window],
             loci=self.loci,
         )
+
+
+def windows_fit(table: pd.DataFrame, sizes: dict[str, int], width: int, max_jitter: int = 0) -> np.ndarray:
+    """Whether each locus's window lies within its chromosome, shape (N,), bool.
+
+    The window is `width` bp (plus `max_jitter` on each side) placed as
+    tangermeme places it: from ``center - width // 2``. This is the one rule
+    for windows at chromosome ends: every stage drops such windows and
+    counts them in its log.
+    """
+    centers = table["center"].to_numpy()
+    lengths = table["chrom"].map(sizes).to_numpy()
+    return (centers - width // 2 - max_jitter >= 0) & (centers - width // 2 + width + max_jitter <= lengths)
 
 
 def load_windows(
@@ -141,19 +154,8 @@ def load_windows(
             f"(the FASTA has {', '.join(list(sizes)[:5])} ...)"
         )
 
-    lengths = table["chrom"].map(sizes).to_numpy()
-    beyond = table["end"].to_numpy() > lengths
-    if beyond.any():
-        first = table[beyond].iloc[0]
-        raise InputError(
-            f"{', '.join(as_list(loci))} (config key '{key}'): {int(beyond.sum())} interval(s) end beyond "
-            f"their chromosome, e.g. {first.chrom}:{first.start}-{first.end} on {first.chrom} of "
-            f"{sizes[first.chrom]} bp in {sequences}; are the loci from another genome build?"
-        )
-
-    half_in = in_window // 2 + max_jitter
-    reach = max(in_window, out_window) - in_window // 2 + max_jitter
-    fits = (table["center"].to_numpy() - half_in >= 0) & (table["center"].to_numpy() + reach <= lengths)
+    within_chromosomes(table, sizes, loci, sequences, key)
+    fits = windows_fit(table, sizes, max(in_window, out_window), max_jitter)
     counts["off a chromosome end"] = int((~fits).sum())
     table = table[fits].reset_index(drop=True)
 
@@ -233,8 +235,8 @@ def window_counts(loci: str | Sequence[str], sequences: str, signals: Sequence[s
     table = read_loci(loci, key=key)
     sizes = fasta_chrom_sizes(sequences)
     table = table[table["chrom"].isin(list(chroms)) & table["chrom"].isin(list(sizes))]
-    starts = table["center"].to_numpy() - width // 2
-    table = table[(starts >= 0) & (starts + width <= table["chrom"].map(sizes).to_numpy())]
+    within_chromosomes(table, sizes, loci, sequences, key)
+    table = table[windows_fit(table, sizes, width)]
     names, starts = table["chrom"].to_numpy(), table["center"].to_numpy() - width // 2
     totals = np.zeros(len(table))
     for path in signals:

@@ -76,8 +76,8 @@ def _open_text(path: Path):
     return gzip.open(path, "rt") if gzipped else open(path)
 
 
-def _read_bed_file(path: Path, key: str) -> pd.DataFrame:
-    """chrom, start, end and centre (summit when the file has one) of a BED file."""
+def _read_bed_exact(path: Path, key: str) -> pd.DataFrame:
+    """`_read_bed_file` line by line: slow, but names the first bad line."""
     chroms, starts, ends, centers = [], [], [], []
     try:
         with _open_text(path) as handle:
@@ -127,6 +127,61 @@ def _read_bed_file(path: Path, key: str) -> pd.DataFrame:
     ).astype({"start": np.int64, "end": np.int64, "center": np.int64})
 
 
+def _read_bed_fast(path: Path) -> pd.DataFrame | None:
+    """`_read_bed_file` by pandas' C parser; None for anything unusual
+    (headers past the top, ragged rows, non-tab separators, bad values)."""
+    with _open_text(path) as handle:
+        skip = 0
+        for line in handle:
+            if line.strip() and not line.startswith(_HEADER_PREFIXES):
+                break
+            skip += 1
+        else:
+            return None  # no interval: the exact reader says so
+    try:
+        with _open_text(path) as handle:
+            table = pd.read_csv(handle, sep="\t", header=None, skiprows=skip, dtype=str,
+                                na_filter=False, engine="c")
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
+        return None
+    if table.shape[1] < 3:
+        return None
+    try:
+        start = pd.to_numeric(table[1], errors="raise").to_numpy()
+        end = pd.to_numeric(table[2], errors="raise").to_numpy()
+    except (ValueError, TypeError):
+        return None
+    if start.dtype.kind != "i" or end.dtype.kind != "i" or (start < 0).any() or (end <= start).any():
+        return None
+    center = start + (end - start) // 2
+    if table.shape[1] == 10:  # narrowPeak: see _read_bed_exact
+        summit = pd.to_numeric(table[9], errors="coerce").fillna(-1).to_numpy()
+        has = (summit >= 0) & (summit < end - start)
+        center = np.where(has, start + summit.astype(np.int64, copy=False), center)
+    return pd.DataFrame({"chrom": table[0], "start": start, "end": end, "center": center}
+                        ).astype({"start": np.int64, "end": np.int64, "center": np.int64})
+
+
+_BED_CACHE: dict[tuple, pd.DataFrame] = {}
+
+
+def _read_bed_file(path: Path, key: str) -> pd.DataFrame:
+    """chrom, start, end and centre (summit when the file has one) of a BED file.
+
+    Cached by path, inode, size and modification time: a workflow checks
+    each file once for every stage that reads it, and a batch names hundreds.
+    """
+    stat = path.stat()
+    cache_key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if cache_key not in _BED_CACHE:
+        try:
+            table = _read_bed_fast(path)
+        except (OSError, EOFError) as err:
+            raise InputError(f"{path} (config key '{key}'): cannot read as BED ({err})") from None
+        _BED_CACHE[cache_key] = table if table is not None else _read_bed_exact(path, key)
+    return _BED_CACHE[cache_key].copy()
+
+
 def read_loci(paths: str | Sequence[str], key: str = "loci") -> pd.DataFrame:
     """Read one or more BED / narrowPeak files (optionally gzipped).
 
@@ -158,6 +213,34 @@ def read_loci(paths: str | Sequence[str], key: str = "loci") -> pd.DataFrame:
         raise InputError(f"config key '{key}' names no files")
     loci = pd.concat(frames).sort_values("order", kind="stable")
     return loci.drop(columns="order").reset_index(drop=True)
+
+
+def within_chromosomes(table: pd.DataFrame, sizes: dict[str, int], paths: str | Sequence[str],
+                       sequences: str | os.PathLike, key: str = "loci") -> None:
+    """Raise InputError when an interval of `table` ends beyond its chromosome.
+
+    Such an interval cannot come from this genome (a window that merely runs
+    off a chromosome end is another matter: stages drop those windows and
+    count them in their log). Intervals on chromosomes `sizes` lacks are
+    not checked here.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From `read_loci`.
+    sizes : dict
+        Chromosome -> length, bp, of the FASTA `sequences`.
+    paths, key : the files `table` came from and their config key, for the message.
+    """
+    lengths = table["chrom"].map(sizes).to_numpy(dtype=float)
+    beyond = table["end"].to_numpy() > np.nan_to_num(lengths, nan=np.inf)
+    if beyond.any():
+        first = table[beyond].iloc[0]
+        raise InputError(
+            f"{', '.join(as_list(paths))} (config key '{key}'): {int(beyond.sum())} interval(s) end beyond "
+            f"their chromosome, e.g. {first.chrom}:{first.start}-{first.end} on {first.chrom} of "
+            f"{sizes[first.chrom]} bp in {sequences}; are the loci from another genome build?"
+        )
 
 
 # --------------------------------------------------------------------------

@@ -62,9 +62,12 @@ def _macs_inputs(paths: list[str], key: str, tmp: Path) -> tuple[list[str], str]
     """MACS3 input files and their format (BAM/SAM: AUTO; tagAlign and cut sites: BED)."""
     files, formats = [], set()
     for i, path in enumerate(paths):
-        kind = reads_format(path)
         if not Path(path).is_file():
             raise InputError(f"{path}: file not found (config key '{key}')")
+        kind = reads_format(path, key)  # from the content: BEDPE comes as "fragments"
+        if kind is None:
+            raise InputError(f"{path} (config key '{key}'): a bigWig; peak calling takes reads files "
+                             "(BAM/SAM/CRAM, fragments, BEDPE or tagAlign)")
         if kind == "fragments":
             bed = tmp / f"{key}.{i}.cut_sites.bed"
             _cut_sites_bed(Path(path), bed, key)
@@ -85,6 +88,32 @@ def _macs3() -> str:
         raise InputError("MACS3 is not installed (pip install macs3); it calls peaks when a config "
                          "gives no 'loci'")
     return found
+
+
+def clip_to_chromosomes(peaks: pd.DataFrame, sizes: dict[str, int]) -> pd.DataFrame:
+    """Peaks cut back to their chromosome, summits kept inside them.
+
+    MACS3 extends reads past chromosome ends (``--extsize``), so peaks near
+    telomeres can end beyond them; ENCODE's pipelines run ``bedClip`` for
+    this. The peaks' windows that still run off an end are dropped later,
+    by every stage alike (`bpnet_core.data.load_windows`).
+
+    Parameters
+    ----------
+    peaks : pandas.DataFrame
+        narrowPeak columns (`NARROWPEAK_COLUMNS`), all on chromosomes of `sizes`.
+    sizes : dict
+        Chromosome -> length, bp.
+    """
+    lengths = peaks["chrom"].map(sizes).to_numpy()
+    summits = peaks["start"].to_numpy() + peaks["summit"].to_numpy()
+    start = np.maximum(peaks["start"].to_numpy(), 0)
+    end = np.minimum(peaks["end"].to_numpy(), lengths)
+    clipped = (start != peaks["start"].to_numpy()) | (end != peaks["end"].to_numpy())
+    if clipped.any():
+        log.info("%d peaks running past a chromosome end clipped to it", int(clipped.sum()))
+    peaks = peaks.assign(start=start, end=end, summit=np.clip(summits, start, end - 1) - start)
+    return peaks[peaks["end"] > peaks["start"]]
 
 
 def call_peaks(config: PeakCallingConfig | Mapping[str, Any]) -> pd.DataFrame:
@@ -142,8 +171,9 @@ def call_peaks(config: PeakCallingConfig | Mapping[str, Any]) -> pd.DataFrame:
     on_genome = peaks["chrom"].isin(list(sizes))
     if (~on_genome).any():
         log.info("%d peaks on contigs not in the FASTA dropped", int((~on_genome).sum()))
+    peaks = clip_to_chromosomes(peaks[on_genome], sizes)
     order = {chrom: i for i, chrom in enumerate(sizes)}
-    peaks = (peaks[on_genome].assign(order=peaks["chrom"].map(order)).sort_values(["order", "start"])
+    peaks = (peaks.assign(order=peaks["chrom"].map(order)).sort_values(["order", "start"])
              .drop(columns="order"))
     if peaks.empty:
         raise InputError(f"MACS3 called no peak at q < {config.peak_qvalue} from {', '.join(config.signals)} "

@@ -43,6 +43,25 @@ def seed_everything(seed: int | None) -> None:
     torch.manual_seed(seed)
 
 
+def set_threads(n: int | None = None) -> int:
+    """Pin torch's CPU threads to `n` (None: keep its current count); returns the count.
+
+    numba's OpenMP threading layer, the first time it starts (tangermeme,
+    modisco-lite and memelite run numba in parallel), sets OpenMP's thread
+    count to every core of the machine, and torch's CPU ops follow it. A
+    job given one core would then compute on all of them, and two runs of
+    one config would round differently. So the layer is started here,
+    before torch's count is set.
+    """
+    import numba
+    import torch
+
+    n = n or torch.get_num_threads()
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))  # starts the threading layer
+    torch.set_num_threads(n)
+    return n
+
+
 T = TypeVar("T")
 
 
@@ -84,9 +103,7 @@ def run_logged(func: Callable[..., Any], *args: Any, log_path: str | os.PathLike
         log.addHandler(handler)
     log.setLevel(logging.INFO)
     if threads:
-        import torch  # not at module level: `validate` and `schema` need no torch
-
-        torch.set_num_threads(threads)
+        set_threads(threads)
     try:
         return func(*args, **kwargs)
     except InputError as err:

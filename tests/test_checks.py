@@ -58,8 +58,9 @@ def test_bigwig_missing_a_used_chromosome(tiny_data, tmp_path):
 def test_not_a_bigwig(tiny_data, tmp_path):
     fake = tmp_path / "fake.bw"
     fake.write_text("chr1\t0\t10\t1\n")
-    assert "fake.bw (config key 'signals[0]'): not a bigWig file" in _check(
-        tiny_data, signals=[str(fake), str(tiny_data["signal_minus"])])
+    message = _check(tiny_data, signals=[str(fake), str(tiny_data["signal_minus"])])
+    assert "fake.bw (config key 'signals[0]'): unrecognised content (line 1 is bedGraph" in message
+    assert "bedGraphToBigWig" in message
 
 
 def test_all_problems_reported_at_once(tiny_data, tmp_path):

@@ -10,6 +10,7 @@ folder, in the background from the start of the session.
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -61,3 +62,17 @@ def test_full_model_learns_the_observed_signal(atac_results):
 def test_dataset_report_shows_the_bias_qc(atac_results):
     page = (atac_results / "demo_atac.report.html").read_text()
     assert 'id="bias_qc"' in page and "Passed:" in page and "TN5_like" in page
+
+
+# Every stage that reads loci, and the chromosome whose edge loci it sees.
+EDGE_STAGES = ["fit_bias_model", "attribute_bias_model", "qc_bias_model", "fit_chrombpnet",
+               "predict_peaks", "evaluate_model", "attribute_peaks", "marginalize_motifs"]
+
+
+def test_every_stage_drops_and_counts_windows_off_chromosome_ends(atac_results):
+    # conftest.EDGE_LOCI puts 2 peaks and 2 background regions at the ends of
+    # chr1 and chr2; the run finished (atac_results), and each stage says so.
+    for stage in EDGE_STAGES:
+        log = (atac_results / "logs" / f"{stage}.log").read_text()
+        dropped = [int(n) for n in re.findall(r"(\d+) off a chromosome end", log)]
+        assert dropped and max(dropped) >= 2, (stage, dropped)

@@ -192,6 +192,29 @@ def test_read_loci_bad_content(tmp_path, content, fragment):
     assert fragment in message
 
 
+@pytest.mark.parametrize("text", [
+    "chr1\t100\t300\tp1\t0\t.\t1\t2\t3\t50\nchr2\t10\t20\tp2\t0\t.\t1\t2\t3\t-1\n",  # narrowPeak
+    "chr1\t100\t300\tp1\t0\t.\t1\t2\t3\t500\n",  # a summit outside the peak: midpoint
+    "chr1\t100\t300\tp1\t0\t.\t1\t2\t3\tNA\n",
+    "track name=x\n# comment\nchr1\t100\t300\nchr1\t5\t6\n",
+    "chr1 100 300\nchr1 400 500\n",  # space-separated
+    "chr1\t100\t300\nchr1\t400\t500\textra\n",  # ragged
+    "chr1\t100\t300\n# a comment in the middle\nchr1\t400\t500\n",
+    "chr1\t1\t2\t.\t0\t+\t1\t2\t0\t1\t1,\t0,\n",  # BED12
+    "1\t100\t300\n",
+])
+def test_read_loci_fast_path_reads_as_the_line_by_line_one(tmp_path, text):
+    from bpnet_core.io import _read_bed_exact, _read_bed_fast
+
+    path = tmp_path / "loci.bed"
+    path.write_text(text)
+    exact = _read_bed_exact(path, "loci")
+    fast = _read_bed_fast(path)
+    if fast is not None:  # None: the line-by-line reader takes it
+        pd.testing.assert_frame_equal(fast, exact)
+    pd.testing.assert_frame_equal(read_loci(str(path)).drop(columns="source"), exact)
+
+
 def test_read_loci_empty_gzipped_file(tmp_path):
     path = _write_bed(tmp_path / "empty.bed.gz", [], gz=True)
     with pytest.raises(InputError, match="holds no intervals") as err:

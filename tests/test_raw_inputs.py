@@ -184,6 +184,37 @@ def test_macs3_with_no_enrichment_says_which_keys_to_change(tmp_path):
     assert not output.exists()
 
 
+def test_macs3_peaks_at_chromosome_ends_are_clipped_to_them(tmp_path):
+    # MACS3 extends cut sites by 150 bp (--shift -75): piles at the first
+    # and last bases of a chromosome give peaks past its ends, which every
+    # later stage would take for loci of another genome build.
+    sizes = {"chr1": 60_000, "chr2": 40_000}
+    genome = write_fasta(tmp_path / "genome.fa", sizes, seed=3)
+    rng = np.random.default_rng(3)
+    ends = [("chr1", 30), ("chr1", 59_970), ("chr2", 20_000)]
+    rows = []
+    for chrom, site in ends:
+        for _ in range(150):
+            start = int(np.clip(site + rng.integers(-20, 20), 0, sizes[chrom] - 60))
+            rows.append((chrom, start, min(start + int(rng.integers(40, 60)), sizes[chrom])))
+    for _ in range(1500):
+        chrom = str(rng.choice(list(sizes)))
+        start = int(rng.integers(0, sizes[chrom] - 400))
+        rows.append((chrom, start, start + 200))
+    fragments = tmp_path / "atac.frag.gz"
+    with gzip.open(fragments, "wt") as handle:
+        handle.writelines(f"{c}\t{s}\t{e}\tBC-1\t1\n" for c, s, e in sorted(rows))
+    output = tmp_path / "peaks.narrowPeak"
+    peaks = call_peaks(PeakCallingConfig(sequences=str(genome), signals=[str(fragments)], stranded=False,
+                                         output_filename=str(output)))
+    assert (peaks["start"] >= 0).all() and (peaks["end"] <= peaks["chrom"].map(sizes)).all()
+    assert ((peaks["summit"] >= 0) & (peaks["summit"] < peaks["end"] - peaks["start"])).all()
+    loci = read_loci(str(output))
+    for chrom, site in ends:  # each pile is still called, with its summit near it
+        assert min(abs(loci.loc[loci.chrom == chrom, "center"] - site)) <= 60, (chrom, site, loci)
+    assert peaks["start"].min() == 0 and (peaks["end"] == peaks["chrom"].map(sizes)).any()
+
+
 def _atac_fragments(path, rng, sizes, centers, n_per_peak=150, n_background=3000):
     rows = []
     for chrom, center in centers:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from conftest import REPO, planned_jobs, snakemake, tiny_pipeline_config, write_json
 
@@ -135,10 +137,47 @@ def test_missing_data_file_names_key(pipeline_run):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("lines, message", [
+    ([], "(config key 'loci'): the file holds no intervals"),
+    (["chr1\t100\t300", "chr1\tstart\tend"], "(config key 'loci'): line 2: start and end must be integers"),
+    (["1\t100\t300"], "(config key 'loci'): no interval on a chromosome of the FASTA"),
+    (["chr1\t100\t300", "chr1\t250000000\t250000200"],
+     "(config key 'loci'): 1 interval(s) end beyond their chromosome"),
+])
+def test_bad_peak_file_fails_the_dry_run(pipeline_run, tmp_path, lines, message):
+    # Caught when the workflow loads, before a batch of hundreds starts.
+    workdir = pipeline_run[0]
+    peaks = tmp_path / "peaks.bed"
+    peaks.write_text("".join(line + "\n" for line in lines))
+    config = _edited(pipeline_run, "bad_peaks.json",
+                     lambda d: d["predict_parameters"].update(loci=str(peaks)))
+    result = snakemake(workdir, config, "--dry-run")
+    assert result.returncode != 0
+    assert f"{peaks} {message}" in result.stderr
+    assert "predict:" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_lint_is_clean(pipeline_run):
     workdir, config, _ = pipeline_run
     result = snakemake(workdir, config, "--lint")
     assert result.returncode == 0
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+def test_make_lint_works_in_a_fresh_clone(tmp_path):
+    # A fresh clone has no resources/: the target makes the demo data it lints with.
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    clone = tmp_path / "clone"
+    for name in files:
+        if (REPO / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, clone / name)
+    assert not (clone / "resources").exists()
+    # `-o install`: the clone shares this test run's environment.
+    result = subprocess.run(["make", "-o", "install", "lint", f"VENV={sys.prefix}"], cwd=clone,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
 
 

@@ -1,0 +1,146 @@
+"""Acceptance check on real data: the ChromBPNet pipeline from raw ATAC-seq fragments.
+
+Runs the whole workflow as a user would, from a fragment file, a genome FASTA
+and a motif database given by path (no peaks, no negatives: MACS3 calls the
+peaks, GC-matched background regions are drawn), then prints what a user
+reads first: the time of each stage, the held-out metrics, the bias QC and
+the TF-MoDISco matches of the bias model and of the bias-free accessibility
+model.
+
+The default data, real yeast ATAC-seq (SRR1822137), lie outside the project
+in ``../shared/data/yeast_atac_real/``; the test suite never needs them.
+
+    python benchmarks/real_atac.py [--data DIR] [--workdir DIR] [--cores N]
+
+Training is chrI-XI, XIII, XIV (chrXII, with the rDNA repeat, is left out),
+validation chrXV, and the held-out test chromosome chrXVI: predictions,
+evaluation and attributions are of its peaks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "yeast_atac_real"
+FILES = {"fragments": "yeast_500k_SRR1822137.fragments.tsv.gz", "sequences": "sacCer_R64.fa",
+         "motifs": "jaspar2024_fungi_and_tn5.meme"}
+TRAINING = ["chrI", "chrII", "chrIII", "chrIV", "chrV", "chrVI", "chrVII", "chrVIII", "chrIX", "chrX",
+            "chrXI", "chrXIII", "chrXIV"]
+VALIDATION, TEST = ["chrXV"], ["chrXVI"]
+
+
+def pipeline_config(data: Path, name: str, epochs: int) -> dict:
+    """The ChromBPNet pipeline JSON of the run (32 x 6 accessibility, 32 x 4 bias model, 1000 -> 500 bp)."""
+    return {
+        "name": name,
+        "n_filters": 32, "n_layers": 6, "in_window": 1000, "out_window": 500,
+        "batch_size": 32, "max_jitter": 64, "reverse_complement": True,
+        "max_epochs": epochs, "validation_iter": 50, "early_stopping": 5,
+        "lr": 0.004, "alpha": 50, "beta": 0.5, "negative_ratio": 0.1, "random_state": 0,
+        "sequences": str(data / FILES["sequences"]),
+        "signals": [str(data / FILES["fragments"])],
+        "negatives": None,
+        "training_chroms": TRAINING,
+        "validation_chroms": VALIDATION,
+        "bias_fit_parameters": {"n_filters": 32, "n_layers": 4, "max_jitter": 0, "max_epochs": epochs},
+        "bias_qc_parameters": {"n_loci": 1000, "n_shuffles": 10, "batch_size": 8, "n_seqlets": 5000,
+                               "window": 400},
+        "predict_parameters": {"chroms": TEST},
+        "evaluate_parameters": {"chroms": TEST},
+        "attribute_parameters": {"chroms": TEST, "n_shuffles": 10, "batch_size": 8},
+        "modisco_motifs_parameters": {"n_seqlets": 5000, "window": 400},
+        "modisco_report_parameters": {"motifs": str(data / FILES["motifs"])},
+    }
+
+
+def _table(path: Path, columns: list[str] | None = None) -> str:
+    if not path.is_file():
+        return f"  (missing: {path})"
+    frame = pd.read_csv(path, sep="\t")
+    if columns:
+        frame = frame[[c for c in columns if c in frame.columns]]
+    return "\n".join("  " + line for line in frame.to_string(index=False, float_format="%.3g").splitlines())
+
+
+def report(results: Path, name: str) -> None:
+    """Print stage times, metrics, bias QC and motif matches of a finished (or stopped) run."""
+    folder = results / name
+    print("\nStage times (s, from Snakemake's benchmark files):")
+    for path in sorted((folder / "benchmarks").glob("*.tsv")):
+        seconds = pd.read_csv(path, sep="\t")["s"].iloc[-1]
+        print(f"  {path.stem:<32} {seconds:8.1f}")
+
+    for label, history in (("bias model", folder / "bias_fit" / f"{name}.bias.history.tsv"),
+                           ("ChromBPNet", folder / "fit" / f"{name}.history.tsv")):
+        if history.is_file():
+            frame = pd.read_csv(history, sep="\t")
+            best = frame.loc[frame["valid_loss"].idxmin()]
+            print(f"\nBest validation ({label}, {','.join(VALIDATION)}): iteration {int(best['iteration'])}, "
+                  f"loss {best['valid_loss']:.2f} (untrained {frame['valid_loss'].iloc[0]:.2f}), "
+                  f"count r {best['valid_count_pearson']:.3f}, profile r {best['valid_profile_pearson']:.3f}, "
+                  f"JSD {best['valid_profile_jsd']:.3f}")
+
+    print(f"\nHeld-out performance of the full model ({','.join(TEST)} peaks):")
+    print(_table(folder / "evaluate" / f"{name}.performance.tsv"))
+
+    qc_path = folder / "bias_qc" / "qc.json"
+    if qc_path.is_file():
+        qc = json.loads(qc_path.read_text())
+        pearson = qc["count_pearson"]
+        print(f"\nBias QC: {'FLAGGED' if qc['flagged'] else 'passed'}; count r "
+              f"{pearson['negatives']['pearson']:.3f} on background, {pearson['peaks']['pearson']:.3f} on peaks")
+        for reason in qc["reasons"]:
+            print(f"  - {reason}")
+    print("\nTF-MoDISco patterns of the bias model (bias_qc/motifs/motifs.tsv):")
+    print(_table(folder / "bias_qc" / "motifs" / "motifs.tsv"))
+    print("\nTF-MoDISco patterns of the accessibility (bias-free) model (modisco/report/motifs.tsv):")
+    print(_table(folder / "modisco" / "report" / "motifs.tsv"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help=f"folder with {', '.join(FILES.values())} (default: {DEFAULT_DATA})")
+    parser.add_argument("--workdir", type=Path, default=REPO / "results" / "real_atac",
+                        help="where the config, results and log go (default: results/real_atac)")
+    parser.add_argument("--name", default="yeast_atac")
+    parser.add_argument("--epochs", type=int, default=20, help="max_epochs of both models")
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--report-only", action="store_true", help="print the report of an earlier run")
+    args = parser.parse_args(argv)
+
+    missing = [f for f in FILES.values() if not (args.data / f).is_file()]
+    if missing:
+        print(f"real_atac: the real-data folder {args.data} is absent or lacks {', '.join(missing)}; "
+              "these data are not part of the project. Give the folder with --data.", file=sys.stderr)
+        return 2
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    if not args.report_only:
+        config = args.workdir / f"{args.name}.json"
+        config.write_text(json.dumps(pipeline_config(args.data.resolve(), args.name, args.epochs), indent=2))
+        log = args.workdir / "snakemake.log"
+        print(f"running the ChromBPNet pipeline on {args.data} (log: {log}) ...", flush=True)
+        started = time.perf_counter()
+        with open(log, "w") as handle:
+            run = subprocess.run(
+                [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile"),
+                 "--directory", str(args.workdir), "--configfile", str(config), "--cores", str(args.cores)],
+                stdout=handle, stderr=subprocess.STDOUT)
+        print(f"{'finished' if run.returncode == 0 else 'FAILED'} in {time.perf_counter() - started:.0f} s")
+        if run.returncode != 0:
+            errors = [line for line in log.read_text().splitlines() if line.startswith(("error:", "Error"))]
+            print("\n".join(errors[-5:]), file=sys.stderr)
+    report(args.workdir / "results", args.name)
+    return 0 if args.report_only or run.returncode == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
