@@ -11,7 +11,7 @@ CORES ?= 2
 # Override for another build, e.g. make TORCH='torch==2.13.0 --index-url ...'.
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo demo-data demo-atac demo-atac-data demo-raw demo-raw-data test lint schema benchmark-batch benchmark-reads benchmark-speed clean
+.PHONY: install demo demo-data demo-atac demo-atac-data demo-raw demo-raw-data test lint schema benchmark-batch benchmark-reads benchmark-speed acceptance-real clean
 
 install: $(VENV)/.installed
 
@@ -97,6 +97,12 @@ benchmark-reads: install
 benchmark-speed: install
 	$(BIN)/pip install --quiet --no-deps bpnet-lite==1.1.0
 	$(BIN)/python benchmarks/speed.py
+
+# The ChromBPNet pipeline from raw fragments on real yeast ATAC-seq, kept
+# outside the project (REAL_DATA); about 30 minutes on 2 cores.
+REAL_DATA ?= ../shared/data/yeast_atac_real
+acceptance-real: install
+	$(BIN)/python benchmarks/real_atac.py --data $(REAL_DATA) --cores $(CORES)
 
 clean:
 	rm -rf results resources/demo resources/demo_atac resources/demo_raw .snakemake

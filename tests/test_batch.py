@@ -99,11 +99,11 @@ def test_concurrent_runs_then_a_failed_batch_summary(tiny_data, tmp_path):
     for name in ("a", "b"):
         assert (tmp_path / "results" / name / "evaluate" / f"{name}.performance.tsv").is_file()
 
-    # An interval beyond the end of chr1 passes validation and stops the fit.
-    beyond = tmp_path / "beyond.bed"
-    beyond.write_text("chr1\t199900\t200500\n")
+    # Peaks on no training chromosome pass validation and stop the fit.
+    elsewhere = tmp_path / "chr2_only.bed"
+    elsewhere.write_text("chr2\t50000\t50500\n")
     broken = _tiny(tiny_data, "c")
-    broken["fit_parameters"]["loci"] = str(beyond)
+    broken["fit_parameters"]["loci"] = str(elsewhere)
     configs.append(write_json(tmp_path / "c.json", broken))
     batch = write_json(tmp_path / "batch.json", {"datasets": [str(c) for c in configs]})
     result = snakemake(tmp_path, batch, "results/c/c.report.html")
@@ -111,7 +111,7 @@ def test_concurrent_runs_then_a_failed_batch_summary(tiny_data, tmp_path):
     summary = pd.read_csv(tmp_path / "results" / "summary" / "batch.tsv", sep="\t").set_index("dataset")
     assert list(summary["status"]) == ["not done", "not done", "failed"]
     assert summary.loc["a", "detail"] == "finished: fit, evaluate"
-    assert summary.loc["c", "detail"].startswith("fit_model: ") and "end beyond" in summary.loc["c", "detail"]
+    assert summary.loc["c", "detail"].startswith("fit_model: ") and "no loci left" in summary.loc["c", "detail"]
     performance = pd.read_csv(tmp_path / "results" / "a" / "evaluate" / "a.performance.tsv", sep="\t")
     assert summary.loc["a", "count_pearson"] == pytest.approx(performance["count_pearson"][0], rel=1e-5)
     assert summary.loc["a", "training_s"] > 0
