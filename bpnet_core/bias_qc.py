@@ -44,6 +44,12 @@ log = logging.getLogger(__name__)
 BIAS_MOTIF_NAME = re.compile(r"^(tn5|dnase)", re.IGNORECASE)
 #: The official pipeline's bounds on the bias model's count Pearson r.
 MIN_PEARSON = {"negatives": 0.0, "peaks": -0.3}
+#: How many times smaller an enzyme match's p-value must be than the best
+#: TF match's for a pattern to count as the enzyme's (see classify_patterns).
+SPECIFICITY = 10.0
+#: Low-complexity pattern cores (see low_complexity).
+LOW_COMPLEXITY_FRACTION = 0.8
+MIN_LOW_COMPLEXITY_LENGTH = 10
 
 
 def _as_config(config: BiasQCConfig | Mapping[str, Any]) -> BiasQCConfig:
@@ -87,24 +93,100 @@ def count_pearson(config: BiasQCConfig) -> dict[str, dict[str, float]]:
     return result
 
 
-def classify_patterns(table: pd.DataFrame, max_qvalue: float) -> list[dict[str, Any]]:
-    """Each TF-MoDISco pattern of the bias model as "bias", "TF" or "unmatched".
+def low_complexity(consensus: str) -> str | None:
+    """"A/T-rich" or "G/C-rich" for a low-complexity pattern core, else None.
 
-    A pattern is judged by its best database match (``match0`` of
-    `bpnet_core.modisco.report_motifs`), when its q-value is below
-    `max_qvalue`: "bias" when that motif's name is an enzyme-bias motif's
-    (`BIAS_MOTIF_NAME`), "TF" otherwise.
+    A core of at least `MIN_LOW_COMPLEXITY_LENGTH` bp whose consensus is at
+    least `LOW_COMPLEXITY_FRACTION` A/T (a poly(dA:dT) tract) or G/C. Such
+    patterns match long, low-information motifs (TN5_1 is 30 bp of nearly
+    uniform bases) with tiny p-values, and say nothing about the enzyme: in
+    yeast, poly(dA:dT) excludes nucleosomes, an accessibility signal.
     """
-    patterns = []
-    for row in table.to_dict("records"):
-        match, qvalue = row.get("match0"), row.get("qvalue0")
-        significant = isinstance(match, str) and qvalue is not None and qvalue < max_qvalue
-        kind = ("bias" if BIAS_MOTIF_NAME.match(match) else "TF") if significant else "unmatched"
-        patterns.append({"pattern": row["pattern"], "n_seqlets": int(row["n_seqlets"]),
-                         "best_match": match if isinstance(match, str) else None,
-                         "qvalue": None if qvalue is None or np.isnan(qvalue) else float(qvalue),
-                         "kind": kind})
-    return patterns
+    if len(consensus) < MIN_LOW_COMPLEXITY_LENGTH:
+        return None
+    at = sum(base in "AT" for base in consensus) / len(consensus)
+    if at >= LOW_COMPLEXITY_FRACTION:
+        return "A/T-rich"
+    if 1 - at >= LOW_COMPLEXITY_FRACTION:
+        return "G/C-rich"
+    return None
+
+
+def pattern_matches(modisco_h5: str | os.PathLike, motifs: str | os.PathLike) -> list[dict[str, Any]]:
+    """Each TF-MoDISco pattern's best enzyme-bias match and best TF match.
+
+    Returns
+    -------
+    list of dict
+        Per pattern: ``pattern``, ``n_seqlets``, ``consensus`` (of the
+        core the report trims to), ``complexity`` (`low_complexity`), and
+        ``enzyme_match`` / ``enzyme_pvalue`` / ``enzyme_qvalue`` and
+        ``tf_match`` / ``tf_pvalue`` / ``tf_qvalue``: the most significant
+        database motif of each kind (None when the database has none).
+    """
+    from .io import read_meme
+    from .modisco import _core, _match_patterns, _read_patterns
+
+    patterns = _read_patterns(modisco_h5)
+    database = read_meme(motifs, key="motifs")
+    if not patterns:
+        return []
+    names = list(database)
+    enzyme = np.array([bool(BIAS_MOTIF_NAME.match(name)) for name in names])
+    pvalues, qvalues = _match_patterns(patterns, database)
+    rows = []
+    for pattern, p, q in zip(patterns, pvalues, qvalues):
+        start, end = _core(pattern.cwm)
+        consensus = "".join("ACGT"[i] for i in pattern.ppm[start:end].argmax(axis=1))
+        row = {"pattern": pattern.name, "n_seqlets": pattern.n_seqlets, "consensus": consensus,
+               "complexity": low_complexity(consensus)}
+        for kind, of_kind in (("enzyme", enzyme), ("tf", ~enzyme)):
+            best = int(np.argmin(np.where(of_kind, p, np.inf))) if of_kind.any() else None
+            row.update({f"{kind}_match": None if best is None else names[best],
+                        f"{kind}_pvalue": None if best is None else float(p[best]),
+                        f"{kind}_qvalue": None if best is None else float(q[best])})
+        rows.append(row)
+    return rows
+
+
+def classify_patterns(matches: list[dict[str, Any]], max_qvalue: float) -> list[dict[str, Any]]:
+    """Each pattern of `pattern_matches` as "bias", "TF", "ambiguous", "low-complexity" or "unmatched".
+
+    - "low-complexity": an A/T- or G/C-rich core (`low_complexity`), whatever it matches;
+    - "bias": its enzyme match is significant (q < `max_qvalue`) and at least
+      `SPECIFICITY` times more so (p-value) than its best TF match: a
+      low-information enzyme motif that matches almost anything about as
+      well as a TF motif does not make a pattern the enzyme's;
+    - "TF": its best significant match is a TF motif;
+    - "ambiguous": an enzyme match, but not specific;
+    - "unmatched": no significant match.
+
+    The returned dicts add ``kind``, ``best_match`` and ``qvalue`` (of the
+    match that decided it) to the input's keys.
+    """
+    classified = []
+    for row in matches:
+        enzyme_q, tf_q = row.get("enzyme_qvalue"), row.get("tf_qvalue")
+        enzyme_ok = enzyme_q is not None and enzyme_q < max_qvalue
+        tf_ok = tf_q is not None and tf_q < max_qvalue
+        tf_p = row.get("tf_pvalue") if row.get("tf_pvalue") is not None else 1.0
+        enzyme_first = enzyme_ok and (not tf_ok or row["enzyme_pvalue"] <= tf_p)
+        if row.get("complexity"):
+            kind = "low-complexity"
+        elif enzyme_ok and row["enzyme_pvalue"] * SPECIFICITY <= tf_p:
+            kind = "bias"
+        elif enzyme_first:
+            kind = "ambiguous"
+        elif tf_ok:
+            kind = "TF"
+        else:
+            kind = "unmatched"
+        by_enzyme = kind in ("bias", "ambiguous") or (kind == "low-complexity" and enzyme_first)
+        best = "enzyme" if by_enzyme else "tf" if tf_ok else "enzyme" if enzyme_ok else None
+        classified.append({**row, "kind": kind,
+                           "best_match": row.get(f"{best}_match") if best else None,
+                           "qvalue": row.get(f"{best}_qvalue") if best else None})
+    return classified
 
 
 def qc_bias_model(config: BiasQCConfig | Mapping[str, Any], modisco_h5: str | os.PathLike,
@@ -134,8 +216,9 @@ def qc_bias_model(config: BiasQCConfig | Mapping[str, Any], modisco_h5: str | os
     if config.motifs is None:
         log.warning("no motif database (modisco_report_parameters.motifs or bias_qc_parameters.motifs): "
                     "the bias model's patterns cannot be checked for TF motifs")
-    table = report_motifs(modisco_h5, folder / "motifs", config.motifs)
-    patterns = classify_patterns(table, config.max_qvalue)
+    report_motifs(modisco_h5, folder / "motifs", config.motifs)
+    patterns = (classify_patterns(pattern_matches(modisco_h5, config.motifs), config.max_qvalue)
+                if config.motifs is not None else [])
     pearson = count_pearson(config)
 
     reasons = [f"pattern {p['pattern']} ({p['n_seqlets']} seqlets) matches the TF motif {p['best_match']} "
@@ -171,7 +254,9 @@ def _qc_html(qc: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(p['pattern'])}</td><td>{p['n_seqlets']}</td>"
         f"<td>{html.escape(p['best_match'] or '')}</td>"
-        f"<td>{'' if p['qvalue'] is None else format(p['qvalue'], '.2g')}</td><td>{p['kind']}</td></tr>"
+        f"<td>{'' if p['qvalue'] is None else format(p['qvalue'], '.2g')}</td>"
+        f"<td>{p['kind']}{' (' + p['complexity'] + ')' if p.get('complexity') else ''}</td>"
+        f"<td><code>{html.escape(p.get('consensus') or '')}</code></td></tr>"
         for p in qc["patterns"])
     pearson = "".join(
         f"<tr><td>{split}</td><td>{v['n_regions']}</td><td>{v['pearson']:.3f}</td><td>&gt; {qc['min_pearson'][split]}</td></tr>"
@@ -184,8 +269,11 @@ td,th{{border:1px solid #ccc;padding:4px 8px}} .bad{{color:#b00}} .good{{color:#
 <h2>Count Pearson r (validation chromosomes)</h2>
 <table><tr><th>regions</th><th>n</th><th>r</th><th>required</th></tr>{pearson}</table>
 <h2>TF-MoDISco patterns of the bias model at peaks</h2>
-<p>Best match in {html.escape(str(qc['motifs']))} with q &lt; {qc['max_qvalue']}: enzyme-bias motifs
-(TN5*, DNASE*) are expected; a TF motif flags the model. Logos: <a href="motifs/report.html">motif report</a>.</p>
-<table><tr><th>pattern</th><th>seqlets</th><th>best match</th><th>q</th><th>kind</th></tr>{rows}</table>
+<p>Matches in {html.escape(str(qc['motifs']))} with q &lt; {qc['max_qvalue']}: enzyme-bias motifs
+(TN5*, DNASE*) are expected; a TF motif as the best match flags the model. A pattern counts as the
+enzyme's ("bias") only when its enzyme match is {SPECIFICITY:g} times more significant than its best TF
+match ("ambiguous" otherwise); A/T- or G/C-rich cores are "low-complexity", whatever they match.
+Logos: <a href="motifs/report.html">motif report</a>.</p>
+<table><tr><th>pattern</th><th>seqlets</th><th>best match</th><th>q</th><th>kind</th><th>core</th></tr>{rows}</table>
 </body></html>
 """

@@ -329,6 +329,33 @@ class BiasQCConfig(WindowedConfig):
     accept: bool = False
 
 
+class BiasFreeQCConfig(WindowedConfig):
+    """Extension: is the accessibility model bias-free? (``bias_free_qc_parameters``).
+
+    Each enzyme-bias motif of `motifs` (TN5*, DNASE*) is inserted into up
+    to `n_loci` background regions (`loci`, on `chroms`) and footprinted
+    with the accessibility `model` and, for contrast, the `full_model`
+    (see `bpnet_core.bias_free_qc`). The mean of the footprints' maxima at
+    or above `max_footprint_fold` times a flat profile (official: 0.003 at
+    1000 bp, i.e. 3), or a TF-MoDISco pattern of the accessibility model
+    whose best match (q < `max_qvalue`) is an enzyme motif, marks the
+    model as not bias-free: reported in the QC, the dataset report and the
+    batch summary; with `strict`, the stage fails too.
+    """
+
+    model: str
+    full_model: str
+    sequences: str
+    loci: Paths
+    chroms: list[str]
+    motifs: str
+    n_loci: PositiveInt = 200
+    max_footprint_fold: PositiveFloat = 3.0
+    max_qvalue: PositiveFloat = 0.05
+    random_state: Optional[int] = 0
+    strict: bool = False
+
+
 class ReadsConfig(StepConfig):
     """Extension: `signals` or `controls` given as reads files, counted into bigWigs.
 
@@ -410,13 +437,14 @@ _BPNET_STAGES = {
     "marginalize": MarginalizeConfig,
 }
 _CHROMBPNET_STAGES = {"bias_fit": BiasFitConfig, "bias_qc": BiasQCConfig, **_BPNET_STAGES,
-                      "fit": ChromBPNetFitConfig}
+                      "fit": ChromBPNetFitConfig, "bias_free_qc": BiasFreeQCConfig}
 STEP_MODELS: dict[str, type[StepConfig]] = {**_BPNET_STAGES, "chrombpnet_fit": ChromBPNetFitConfig}
 
 
 def _pipeline_model(name: str, stages: dict[str, type[StepConfig]]) -> type[StepConfig]:
     fields = _optional_fields([*stages.values(), ReadsConfig, PeakCallingConfig, NegativesConfig],
-                              exclude=_OUTPUT_KEYS | {"bias_fit_parameters", "peaks", "role", "reads", "bigwigs"})
+                              exclude=_OUTPUT_KEYS | {"bias_fit_parameters", "peaks", "role", "reads", "bigwigs",
+                                                      "full_model"})
     # `model` names the model to use instead of fitting one (see model_path).
     for stage, model in stages.items():
         fields[f"{stage}_parameters"] = (Optional[_partial(model, f"{stage}_parameters")], None)
@@ -434,7 +462,7 @@ _BLOCK_DEFAULTS = {"bias_fit": {"n_layers": 4}}
 _CORE_STAGES = {"bias_fit", "bias_qc", "fit", "predict", "evaluate"}
 
 _CHROMBPNET_KEYS = {"bias_model", "accessibility_model", "beta", "negatives", "bias_fit_parameters",
-                    "bias_qc_parameters", "negative_ratio"}
+                    "bias_qc_parameters", "bias_free_qc_parameters", "negative_ratio"}
 
 
 # --------------------------------------------------------------------------
@@ -679,6 +707,15 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
                            ("motifs", merged["modisco_report"].get("motifs"))):
             if value is not None:
                 qc.setdefault(key, value)
+        # The accessibility model's check: footprints on the background
+        # regions of the validation chromosomes, motifs of the report's database.
+        free = merged["bias_free_qc"]
+        free.update(model=paths["accessibility_model"], full_model=paths["model"])
+        for key, value in (("loci", config.negatives), ("sequences", fit.get("sequences")),
+                           ("chroms", fit.get("validation_chroms")),
+                           ("motifs", merged["modisco_report"].get("motifs"))):
+            if value is not None:
+                free.setdefault(key, value)
     # Evaluation is on the validation chromosomes of the fit, at the peaks
     # that predict uses, against the signals the model was trained on.
     for key, value in (

@@ -41,6 +41,7 @@ table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 td, th { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
 img { max-width: 100%; }
 .missing { color: #888; font-style: italic; }
+.done { color: #1a7f37; } .failed { color: #cf222e; }
 """
 
 
@@ -299,9 +300,42 @@ def _bias_qc(results_dir: Path) -> str | None:
                      "forward CWM": _img(logo_path.read_bytes(), pattern["pattern"]) if logo_path.is_file() else "",
                      "best match": html.escape(pattern["best_match"] or ""),
                      "q": "" if pattern["qvalue"] is None else f"{pattern['qvalue']:.2g}",
-                     "kind": pattern["kind"]})
+                     "kind": pattern["kind"] + (f" ({pattern['complexity']})" if pattern.get("complexity") else "")})
     patterns = _table(pd.DataFrame(rows), escape=False) if rows else "<p>No TF-MoDISco pattern.</p>"
     return f"{verdict}\n{_table(pearson)}\n<h3>Patterns of the bias model at peaks</h3>\n{patterns}"
+
+
+def _bias_free(results_dir: Path) -> str | None:
+    """The accessibility model's QC (`bpnet_core.bias_free_qc`): the verdict first, then the footprints."""
+    folder = results_dir / "bias_free_qc"
+    if not (folder / "qc.json").is_file():
+        return None
+    qc = json.loads((folder / "qc.json").read_text())
+    verdict = ("<p><b>Bias-free:</b> no footprint of an enzyme motif in the accessibility model, and no "
+               "enzyme motif among its TF-MoDISco patterns.</p>" if qc["bias_free"] else
+               "<p class='failed'><b>NOT bias-free:</b> " + "<br>".join(html.escape(r) for r in qc["reasons"])
+               + "<br>Contributions, motifs and marginalization of this run may show the enzyme's "
+               "preference.</p>")
+    fold = qc["mean_footprint_fold"]
+    parts = [verdict, f"<p>Enzyme motif footprints, mean maximum in units of a flat profile: accessibility "
+                      f"model {fold['accessibility']:.2f} (bound {qc['max_footprint_fold']}), full model "
+                      f"{fold['full']:.2f}.</p>"]
+    figure = folder / "footprints.png"
+    if figure.is_file():
+        parts.append(_img(figure.read_bytes(), "marginal footprints of the enzyme motifs"))
+    return "\n".join(parts)
+
+
+def bias_free_verdict(results_dir: str | os.PathLike) -> str | None:
+    """A one-line banner for the top of a report: None when the accessibility model was not checked."""
+    path = Path(results_dir) / "bias_free_qc" / "qc.json"
+    if not path.is_file():
+        return None
+    qc = json.loads(path.read_text())
+    if qc["bias_free"]:
+        return "<p class='done'><b>Accessibility model: bias-free</b> (see Accessibility model QC).</p>"
+    return ("<p class='failed'><b>Accessibility model: NOT bias-free.</b> Read its motifs and "
+            "marginalization with care; see <a href='#bias_free_qc'>Accessibility model QC</a>.</p>")
 
 
 def _marginalization(results_dir: Path) -> str | None:
@@ -350,8 +384,9 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
     -------
     list of str
         The ids of the sections written, in page order, among ``inputs``, ``training``,
-        ``bias_qc``, ``performance``, ``examples``, ``motifs``, ``marginalization`` and
-        ``config``. A section whose stage did not run is replaced by a note.
+        ``bias_qc``, ``bias_free_qc``, ``performance``, ``examples``, ``motifs``,
+        ``marginalization`` and ``config``. A ChromBPNet run's page opens with the
+        accessibility model's verdict. A section whose stage did not run is replaced by a note.
     """
     results_dir = Path(results_dir)
     sections = [
@@ -359,6 +394,8 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
          lambda: _inputs(results_dir)),
         ("training", "Training", "the fit stage did not run", lambda: _training(results_dir, name)),
         ("bias_qc", "Bias model QC", "no ChromBPNet bias model in this run", lambda: _bias_qc(results_dir)),
+        ("bias_free_qc", "Accessibility model QC", "no ChromBPNet accessibility model check in this run",
+         lambda: _bias_free(results_dir)),
         ("performance", "Performance", "the evaluate stage did not run", lambda: _performance(results_dir, name)),
         ("examples", "Example loci", "the predict or attribute stage did not run",
          lambda: _examples(results_dir, name)),
@@ -381,6 +418,7 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
 <style>{_STYLE}</style></head>
 <body>
 <h1>BPNet report: {html.escape(name)}</h1>
+{bias_free_verdict(results_dir) or ""}
 {chr(10).join(body)}
 </body>
 </html>

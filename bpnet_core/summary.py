@@ -8,6 +8,7 @@ others show how far they got, and a failed stage shows its error.
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 from pathlib import Path
@@ -100,7 +101,8 @@ def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike 
     -------
     pandas.DataFrame
         Columns ``dataset, status, detail, config``, the evaluation metrics of
-        ``evaluate/<name>.performance.tsv``, ``training_s`` (wall seconds of
+        ``evaluate/<name>.performance.tsv``, ``bias_free`` (ChromBPNet: "yes" or
+        "NO", the accessibility model's QC verdict), ``training_s`` (wall seconds of
         training, bias model included) and, for the top patterns,
         ``motif<i>``, ``motif<i>_seqlets``, ``motif<i>_match``, ``motif<i>_qvalue``.
         Missing results are empty.
@@ -113,6 +115,9 @@ def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike 
         performance = folder / "evaluate" / f"{name}.performance.tsv"
         if performance.is_file():
             row.update(pd.read_csv(performance, sep="\t").iloc[0].to_dict())
+        qc = folder / "bias_free_qc" / "qc.json"
+        if qc.is_file():
+            row["bias_free"] = "yes" if json.loads(qc.read_text())["bias_free"] else "NO"
         row["training_s"] = _training_seconds(folder, name)
         row.update(_top_motifs(folder))
         rows.append(row)
@@ -137,6 +142,8 @@ def summary_html(table: pd.DataFrame, title: str) -> str:
     """The summary table as a self-contained page; each dataset links to its report."""
     counts = table["status"].value_counts() if len(table) else pd.Series(dtype=int)
     tally = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "not done"))
+    if "bias_free" in table and (table["bias_free"] == "NO").any():
+        tally += f"; {int((table['bias_free'] == 'NO').sum())} with an accessibility model that is NOT bias-free"
     header = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     body = []
     for _, row in table.iterrows():
@@ -147,6 +154,8 @@ def summary_html(table: pd.DataFrame, title: str) -> str:
                 text = f'<a href="../{text}/{text}.report.html">{text}</a>'
             elif column == "status":
                 text = f'<span class="{row["status"].replace(" ", "-")}">{text}</span>'
+            elif column == "bias_free" and value == "NO":
+                text = f'<span class="failed">{text}</span>'
             cells.append(f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"

@@ -28,13 +28,15 @@ def test_batch_summary_has_each_dataset_with_metrics_and_motifs(summary):
         assert table.loc[name, "motif1_seqlets"] >= table.loc[name, "motif2_seqlets"] > 0
     # The BPNet demo's motif database names the planted motifs.
     assert isinstance(table.loc["demo", "motif1_match"], str) and table.loc["demo", "motif1_match"]
+    # ChromBPNet datasets say whether their accessibility model is bias-free.
+    assert table.loc["demo_atac", "bias_free"] == "yes" and pd.isna(table.loc["demo", "bias_free"])
     page = (summary / "demos.html").read_text()
     assert "2 datasets: 2 done, 0 failed, 0 not done." in page
 
 
 FIT_AND_AFTER = {"fit_chrombpnet", "predict_peaks", "export_predicted_bigwig", "evaluate_model",
                  "attribute_peaks", "discover_motifs", "report_motifs", "export_motifs",
-                 "marginalize_motifs", "write_report", "all"}
+                 "marginalize_motifs", "qc_accessibility_model", "write_report", "all"}
 BIAS_QC = {"attribute_bias_model", "discover_bias_motifs", "qc_bias_model"}
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from bpnet_core.bias_qc import classify_patterns
+from bpnet_core.bias_qc import classify_patterns, low_complexity
 from bpnet_core.chrombpnet import (
     assemble_chrombpnet,
     check_bias_qc,
@@ -106,13 +106,33 @@ def test_too_strict_threshold_stops_with_what_to_change(atac, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_patterns_are_classified_by_their_best_significant_match():
-    table = pd.DataFrame({"pattern": ["p0", "p1", "p2", "p3"], "n_seqlets": [50, 40, 30, 20],
-                          "match0": ["TN5_3", "GATA_like", "AP1_like", np.nan],
-                          "qvalue0": [0.001, 0.01, 0.2, np.nan]})
-    kinds = [p["kind"] for p in classify_patterns(table, 0.05)]
-    assert kinds == ["bias", "TF", "unmatched", "unmatched"]
-    assert classify_patterns(table.assign(match0="dnase_2"), 0.05)[0]["kind"] == "bias"
+def _match(enzyme_p=None, tf_p=None, consensus="GCACAGTACGGT"):
+    row = {"pattern": "p", "n_seqlets": 30, "consensus": consensus, "complexity": low_complexity(consensus)}
+    for kind, name, p in (("enzyme", "TN5_3", enzyme_p), ("tf", "GATA_like", tf_p)):
+        row.update({f"{kind}_match": name, f"{kind}_pvalue": p if p is not None else 0.5,
+                    f"{kind}_qvalue": p * 10 if p is not None else 1.0})
+    return row
+
+
+@pytest.mark.parametrize("row, kind, best", [
+    (_match(enzyme_p=1e-6), "bias", "TN5_3"),
+    (_match(enzyme_p=1e-6, tf_p=1e-6), "ambiguous", "TN5_3"),  # not 10x more significant than a TF match
+    (_match(enzyme_p=1e-6, tf_p=1e-4), "bias", "TN5_3"),
+    (_match(enzyme_p=1e-4, tf_p=1e-6), "TF", "GATA_like"),
+    (_match(tf_p=1e-5), "TF", "GATA_like"),
+    (_match(enzyme_p=1e-9, consensus="CTTTATAATTTTTTAATTTTTTT"), "low-complexity", "TN5_3"),
+    (_match(), "unmatched", None),
+])
+def test_patterns_are_classified_by_specific_significant_matches(row, kind, best):
+    [pattern] = classify_patterns([row], 0.05)
+    assert pattern["kind"] == kind and pattern["best_match"] == best
+
+
+def test_low_complexity_cores():
+    assert low_complexity("AAAAATGAATCAAAAATTTCCAAAATTTTT") == "A/T-rich"  # a real yeast bias pattern
+    assert low_complexity("GGGCGGCCGC") == "G/C-rich"
+    assert low_complexity("AGATAA") is None  # too short to say: GATA's core
+    assert low_complexity("GGCACGGTCTAGGCCTGTGCGAACTACT") is None
 
 
 def test_flagged_bias_model_stops_unless_accepted():
@@ -149,6 +169,12 @@ def test_pipeline_routes_models_to_stages():
     accessibility = "results/demo_atac/fit/demo_atac.accessibility.torch"
     assert stages["predict"].model == stages["attribute"].model == stages["marginalize"].model == accessibility
     assert stages["evaluate"].model == "results/demo_atac/fit/demo_atac.torch"
+    # The accessibility model's QC: footprints in the background of the validation chromosomes.
+    free = stages["bias_free_qc"]
+    assert (free.model, free.full_model) == (accessibility, "results/demo_atac/fit/demo_atac.torch")
+    assert (free.loci, free.chroms, free.motifs) == ("resources/demo_atac/negatives.bed.gz", ["chr2"],
+                                                     "resources/demo_atac/motifs.meme")
+    assert not free.strict
     # A stage's own model key wins: the full model predicts the observed signal.
     data = json.loads((REPO / "config" / "demo_atac.json").read_text())
     data["predict_parameters"]["model"] = "results/demo_atac/fit/demo_atac.torch"

@@ -53,6 +53,17 @@ def test_bias_free_readout_ignores_the_enzyme_motif(atac_results):
     assert (tf_effects > 5 * enzyme).sum() >= 2
 
 
+def test_accessibility_model_passes_its_own_bias_free_qc(atac_results):
+    qc = json.loads((atac_results / "bias_free_qc" / "qc.json").read_text())
+    assert qc["bias_free"], qc["reasons"]
+    assert qc["modisco_check"]
+    fold = qc["mean_footprint_fold"]
+    # The enzyme's footprint is in the full model, not in the accessibility model.
+    assert fold["accessibility"] < qc["max_footprint_fold"] < fold["full"]
+    report = (atac_results / "demo_atac.report.html").read_text()
+    assert "<b>Accessibility model: bias-free</b>" in report and 'id="bias_free_qc"' in report
+
+
 def test_full_model_learns_the_observed_signal(atac_results):
     performance = pd.read_csv(atac_results / "evaluate" / "demo_atac.performance.tsv", sep="\t").iloc[0]
     assert performance["profile_pearson"] > 0.3

@@ -1,6 +1,7 @@
 # ChromBPNet's bias model: the given `bias_model` file, else the bias part of
 # a given full `model`, else trained on low-count background regions; then
-# checked before anything uses it.
+# checked before anything uses it. Last, the accessibility model is checked
+# for what the bias model should have taken: the enzyme's preference.
 
 
 rule extract_bias_model:
@@ -109,3 +110,31 @@ rule qc_bias_model:
         "../envs/bpnet_core.yaml"
     script:
         "../scripts/qc_bias_model.py"
+
+
+rule qc_accessibility_model:
+    wildcard_constraints:
+        name=CHROMBPNET,
+    input:
+        unpack(bias_free_qc_inputs),
+    output:
+        json="results/{name}/bias_free_qc/qc.json",
+        html="results/{name}/bias_free_qc/qc.html",
+        footprints="results/{name}/bias_free_qc/footprints.tsv",
+        figure="results/{name}/bias_free_qc/footprints.png",
+    params:
+        config=stage_params("bias_free_qc"),
+        folder=lambda wildcards, output: os.path.dirname(output.json),
+    log:
+        "results/{name}/logs/qc_accessibility_model.log",
+    benchmark:
+        "results/{name}/benchmarks/qc_accessibility_model.tsv"
+    resources:
+        gpu=1,
+        mem_mb=gpu_mem_mb,
+        runtime=120,
+    threads: workflow.cores
+    conda:
+        "../envs/bpnet_core.yaml"
+    script:
+        "../scripts/qc_accessibility_model.py"

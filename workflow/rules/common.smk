@@ -162,6 +162,15 @@ def bias_qc_inputs(wildcards):
     return inputs
 
 
+def bias_free_qc_inputs(wildcards):
+    step = _stage(wildcards, "bias_free_qc")
+    inputs = {**_data(wildcards, "bias_free_qc"), "motifs": step.motifs, "model": step.model,
+              "full_model": step.full_model}
+    if {"attribute", "modisco_motifs"} <= DATASETS[wildcards.name].stages.keys():
+        inputs["modisco_h5"] = f"results/{wildcards.name}/modisco/{wildcards.name}.modisco.h5"
+    return inputs
+
+
 def predict_fasta(wildcards):
     return _fasta(wildcards, "predict")
 
@@ -217,6 +226,8 @@ def dataset_outputs(wildcards):
     outputs += [path for key, path in dataset.models.items() if dataset.trains(key)]
     if dataset.chrombpnet:
         outputs.append(f"results/{name}/bias_qc/qc.html")
+        if "bias_free_qc" in stages:
+            outputs.append(f"results/{name}/bias_free_qc/qc.html")
     return outputs
 
 
