@@ -711,7 +711,10 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
         # regions of the validation chromosomes, motifs of the report's database.
         free = merged["bias_free_qc"]
         free.update(model=paths["accessibility_model"], full_model=paths["model"])
-        for key, value in (("loci", config.negatives), ("sequences", fit.get("sequences")),
+        free_block = config.bias_free_qc_parameters
+        if free_block is None or free_block.loci is None:
+            free["loci"] = config.negatives  # not the peaks of the top level
+        for key, value in (("sequences", fit.get("sequences")),
                            ("chroms", fit.get("validation_chroms")),
                            ("motifs", merged["modisco_report"].get("motifs"))):
             if value is not None:
