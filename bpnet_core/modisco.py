@@ -293,14 +293,22 @@ def _match_patterns(patterns: list[_Pattern], database: Mapping[str, np.ndarray]
     pvalues, qvalues : numpy.ndarray, shape (P, M)
         q-values are over the M motifs of each pattern.
     """
-    from memelite.tomtom import tomtom
     from scipy.stats import false_discovery_control
 
     queries = []
     for pattern in patterns:
         start, end = _core(pattern.cwm)
         queries.append(pattern.ppm[start:end].T)
+    pvalues = tomtom_pvalues(queries, database)
+    return pvalues, false_discovery_control(pvalues, axis=1, method="bh")
+
+
+def tomtom_pvalues(queries: list[np.ndarray], database: Mapping[str, np.ndarray]) -> np.ndarray:
+    """tomtom-lite p-values, shape (Q, M), of queries (4, w) against the motifs (w, 4) of `database`."""
+    from memelite.tomtom import tomtom
+
     # float64 both: each dtype and layout is a separate ~30 s numba compile.
+    queries = [np.asarray(query, dtype=np.float64) for query in queries]
     targets = [np.asarray(matrix, dtype=np.float64).T for matrix in database.values()]
     # tomtom-lite warns when the database is too small for reliable
     # p-values; the warning belongs in the step's log.
@@ -309,7 +317,7 @@ def _match_patterns(patterns: list[_Pattern], database: Mapping[str, np.ndarray]
         pvalues = tomtom(queries, targets)[0]
     for warning in caught:
         log.warning("tomtom-lite: %s", warning.message)
-    return pvalues, false_discovery_control(pvalues, axis=1, method="bh")
+    return pvalues
 
 
 def report_motifs(modisco_h5: str | os.PathLike, output_folder: str | os.PathLike,

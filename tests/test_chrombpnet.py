@@ -106,20 +106,23 @@ def test_too_strict_threshold_stops_with_what_to_change(atac, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def _match(enzyme_p=None, tf_p=None, consensus="GCACAGTACGGT"):
+def _match(enzyme_p=None, tf_p=None, consensus="GCACAGTACGGT", enzyme_gain=5.0, tf_gain=5.0):
     row = {"pattern": "p", "n_seqlets": 30, "consensus": consensus, "complexity": low_complexity(consensus)}
-    for kind, name, p in (("enzyme", "TN5_3", enzyme_p), ("tf", "GATA_like", tf_p)):
+    for kind, name, p, gain in (("enzyme", "TN5_3", enzyme_p, enzyme_gain), ("tf", "GATA_like", tf_p, tf_gain)):
         row.update({f"{kind}_match": name, f"{kind}_pvalue": p if p is not None else 0.5,
-                    f"{kind}_qvalue": p * 10 if p is not None else 1.0})
+                    f"{kind}_qvalue": p * 10 if p is not None else 1.0, f"{kind}_order_gain": gain})
     return row
 
 
 @pytest.mark.parametrize("row, kind, best", [
     (_match(enzyme_p=1e-6), "bias", "TN5_3"),
-    (_match(enzyme_p=1e-6, tf_p=1e-6), "ambiguous", "TN5_3"),  # not 10x more significant than a TF match
+    (_match(enzyme_p=1e-6, tf_p=5e-6), "ambiguous", "TN5_3"),  # not 10x more significant than a TF match
     (_match(enzyme_p=1e-6, tf_p=1e-4), "bias", "TN5_3"),
     (_match(enzyme_p=1e-4, tf_p=1e-6), "TF", "GATA_like"),
     (_match(tf_p=1e-5), "TF", "GATA_like"),
+    # as good with the columns permuted: the composition matched, not the motif
+    (_match(enzyme_p=1e-20, enzyme_gain=0.3), "composition", "TN5_3"),
+    (_match(enzyme_p=1e-20, tf_p=1e-5, enzyme_gain=0.3), "TF", "GATA_like"),
     (_match(enzyme_p=1e-9, consensus="CTTTATAATTTTTTAATTTTTTT"), "low-complexity", "TN5_3"),
     (_match(), "unmatched", None),
 ])
