@@ -141,3 +141,19 @@ def test_a_database_without_enzyme_motifs_is_refused(tiny_data, models, tmp_path
     with pytest.raises(InputError, match="no enzyme-bias motif"):
         qc_accessibility_model(_config(tiny_data, models, "clean", motifs=str(tiny_data["motifs"])), None,
                                tmp_path)
+
+
+def test_a_dataset_that_is_not_bias_free_says_so_in_its_report_and_the_summary(tiny_data, models, tmp_path):
+    from bpnet_core.report import write_dataset_report
+    from bpnet_core.summary import summary_html, summarize_datasets
+
+    for name, model in (("leaky", "leaky"), ("clean", "clean")):
+        qc_accessibility_model(_config(tiny_data, models, model), None, tmp_path / name / "bias_free_qc")
+        sections = write_dataset_report(tmp_path / name, name, tmp_path / name / f"{name}.report.html")
+        assert "bias_free_qc" in sections
+    leaky = (tmp_path / "leaky" / "leaky.report.html").read_text()
+    assert "<b>Accessibility model: NOT bias-free.</b>" in leaky.split('<h2')[0]  # above every section
+    assert "<b>Accessibility model: bias-free</b>" in (tmp_path / "clean" / "clean.report.html").read_text()
+    table = summarize_datasets({"leaky": "l.json", "clean": "c.json"}, tmp_path).set_index("dataset")
+    assert table.loc["leaky", "bias_free"] == "NO" and table.loc["clean", "bias_free"] == "yes"
+    assert "1 with an accessibility model that is NOT bias-free" in summary_html(table.reset_index(), "batch")
