@@ -77,6 +77,15 @@ def _table(path: Path, columns: list[str] | None = None) -> str:
     return "\n".join("  " + line for line in frame.to_string(index=False, float_format="%.3g").splitlines())
 
 
+def _patterns(patterns: list[dict]) -> None:
+    if not patterns:
+        print("  (none)")
+    for p in patterns:
+        best = f"{p['best_match']} (q {p['qvalue']:.1e})" if p.get("best_match") else ""
+        print(f"  {p['pattern']:<24} {p['n_seqlets']:>5} {p['kind']:<15} {(p.get('consensus') or '')[:30]:<30} "
+              f"{best}")
+
+
 def report(results: Path, name: str) -> None:
     """Print stage times, metrics, bias QC and motif matches of a finished (or stopped) run."""
     folder = results / name
@@ -106,10 +115,23 @@ def report(results: Path, name: str) -> None:
               f"{pearson['negatives']['pearson']:.3f} on background, {pearson['peaks']['pearson']:.3f} on peaks")
         for reason in qc["reasons"]:
             print(f"  - {reason}")
-    print("\nTF-MoDISco patterns of the bias model (bias_qc/motifs/motifs.tsv):")
-    print(_table(folder / "bias_qc" / "motifs" / "motifs.tsv"))
-    print("\nTF-MoDISco patterns of the accessibility (bias-free) model (modisco/report/motifs.tsv):")
-    print(_table(folder / "modisco" / "report" / "motifs.tsv"))
+    free_path = folder / "bias_free_qc" / "qc.json"
+    free = json.loads(free_path.read_text()) if free_path.is_file() else None
+    if qc_path.is_file():
+        print("\nTF-MoDISco patterns of the bias model (bias_qc/qc.json):")
+        _patterns(json.loads(qc_path.read_text())["patterns"])
+    if free is not None:
+        fold = free["mean_footprint_fold"]
+        print(f"\nAccessibility model QC: {'bias-free' if free['bias_free'] else 'NOT bias-free'}; enzyme "
+              f"motif footprints {fold['accessibility']:.2f} x flat (bound {free['max_footprint_fold']}), "
+              f"full model {fold['full']:.2f} x")
+        for reason in free["reasons"]:
+            print(f"  - {reason}")
+        print(_table(folder / "bias_free_qc" / "footprints.tsv",
+                     ["motif", "model", "footprint_fold", "delta_log_counts", "delta_log_counts_shuffled",
+                      "motif_delta_log_counts"]))
+        print("\nTF-MoDISco patterns of the accessibility (bias-free) model (bias_free_qc/qc.json):")
+        _patterns(free["patterns"])
     summary = folder / "marginalize" / "summary.tsv"
     if summary.is_file():
         frame = pd.read_csv(summary, sep="\t").sort_values("delta_log_counts", ascending=False)
