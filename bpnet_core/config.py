@@ -299,6 +299,10 @@ class MarginalizeConfig(ModelStepConfig):
     random_state: Optional[int] = 0
     minimal: bool = True
     precision: Precision = "fp32"
+    # Extension: each motif's consensus with its bases shuffled this many
+    # times, inserted too, so that an effect of base composition alone (30 bp
+    # of GC-rich sequence in an AT-rich genome) is not read as the motif's; 0: none.
+    shuffled_controls: int = Field(default=3, ge=0)
 
 
 class BiasQCConfig(WindowedConfig):

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 ALPHABET = "ACGT"
 
 SUMMARY_COLUMNS = ["motif", "consensus", "n_loci", "delta_log_counts", "delta_log_counts_se",
-                   "profile_l1", "max_delta_reads"]
+                   "delta_log_counts_shuffled", "motif_delta_log_counts", "profile_l1", "max_delta_reads"]
 MINIMAL_COLUMNS = ["motif", "n_loci", "delta_log_counts", "profile_l1"]
 
 
@@ -139,6 +139,11 @@ def marginalize_motifs(config: MarginalizeConfig | Mapping[str, Any],
           counts) with the motif minus without it (natural log; 0.69 is a
           doubling of the predicted reads);
         - ``delta_log_counts_se``: its standard error (NaN with one locus);
+        - ``delta_log_counts_shuffled``: the same for the consensus with its
+          bases shuffled, averaged over `shuffled_controls` shuffles (NaN
+          with none): the effect of the motif's base composition alone;
+        - ``motif_delta_log_counts``: ``delta_log_counts`` minus that, the
+          effect of the motif's order;
         - ``profile_l1``: mean over loci of the L1 distance between the
           predicted profile probabilities (softmax over all tracks and
           positions) with and without the motif; 0 is no change of shape,
@@ -172,6 +177,7 @@ def marginalize_motifs(config: MarginalizeConfig | Mapping[str, Any],
     log.info("marginalizing %d motifs of %s over %d loci", len(motifs), config.motifs, n)
     before = _predict(model, background, config.batch_size, device)
 
+    rng = np.random.default_rng(config.random_state)
     rows, after_reads = [], {}
     for i, (name, ppm) in enumerate(motifs.items(), 1):
         consensus, one_hot = _consensus(ppm)
@@ -179,12 +185,21 @@ def marginalize_motifs(config: MarginalizeConfig | Mapping[str, Any],
         after = _predict(model, edited, config.batch_size, device)
         delta = after.log_counts - before.log_counts
         difference = after.mean_reads - before.mean_reads
+        shuffled = np.nan
+        if config.shuffled_controls:
+            shuffled = np.mean([
+                (_predict(model, dataclasses.replace(background, X=substitute(
+                    background.X, one_hot[:, :, torch.from_numpy(rng.permutation(len(ppm)))])),
+                    config.batch_size, device).log_counts - before.log_counts).mean()
+                for _ in range(config.shuffled_controls)])
         rows.append({
             "motif": name,
             "consensus": consensus,
             "n_loci": n,
             "delta_log_counts": delta.mean(),
             "delta_log_counts_se": delta.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan,
+            "delta_log_counts_shuffled": shuffled,
+            "motif_delta_log_counts": delta.mean() - shuffled,
             "profile_l1": np.abs(after.probs - before.probs).sum(axis=(1, 2)).mean(),
             "max_delta_reads": difference.max(),
         })

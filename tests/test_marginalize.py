@@ -115,13 +115,16 @@ def test_detected_motif_first_and_decoys_near_zero(full_run):
     assert top["delta_log_counts"] == pytest.approx(AP1_EFFECT, abs=0.1)
     assert top["delta_log_counts_se"] < 0.1
     assert top["profile_l1"] > 0.1 and top["max_delta_reads"] > 0
+    # AP1's effect is its order: its bases shuffled do little.
+    assert abs(top["delta_log_counts_shuffled"]) < 0.2 * top["delta_log_counts"]
+    assert top["motif_delta_log_counts"] == pytest.approx(top["delta_log_counts"] - top["delta_log_counts_shuffled"])
     others = summary.iloc[1:]
     assert (others["delta_log_counts"].abs() < 0.2).all()
     assert (others["profile_l1"] < 0.2 * top["profile_l1"]).all()
 
 
 def test_background_predicted_once(tiny_data, model_path, tmp_path, predictions):
-    summary = marginalize_motifs(config(tiny_data, model_path, n_loci=5), tmp_path)
+    summary = marginalize_motifs(config(tiny_data, model_path, n_loci=5, shuffled_controls=0), tmp_path)
     assert len(predictions) == 1 + len(summary)
     background = predictions[0][1]
     unedited = [X for _, X in predictions if torch.equal(X, background)]
@@ -159,7 +162,8 @@ def test_shuffle_is_reproducible(tiny_data, model_path, tmp_path, predictions):
         {"shuffle": True, "random_state": 3}, {"shuffle": True, "random_state": 3},
         {"shuffle": True, "random_state": 4}, {"shuffle": False},
     ]):
-        marginalize_motifs(config(tiny_data, model_path, n_loci=6, **overrides), tmp_path / str(i))
+        marginalize_motifs(config(tiny_data, model_path, n_loci=6, shuffled_controls=0, **overrides),
+                           tmp_path / str(i))
     backgrounds = [loci for loci, _ in predictions[::7]]  # 1 background + 6 motifs per run
     assert all(len(loci) == 6 for loci in backgrounds)
     same_seed, other_seed, first = backgrounds[1], backgrounds[2], backgrounds[3]
