@@ -29,7 +29,6 @@ dataset report and the batch summary; with `strict` the stage also fails.
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import json
 import logging
@@ -47,7 +46,7 @@ from .bias_qc import BIAS_MOTIF_NAME, classify_patterns, pattern_matches
 from .config import BiasFreeQCConfig, as_step_config
 from .data import Windows, load_windows, reverse_complement_sequence
 from .errors import InputError
-from .io import atomic_output, read_meme, write_tsv
+from .io import atomic_output, read_meme, write_text, write_tsv
 from .models import load_model, set_compute
 from .runtime import select_device
 from .train import predict_windows
@@ -236,10 +235,8 @@ def qc_accessibility_model(config: BiasFreeQCConfig | Mapping[str, Any], modisco
     folder.mkdir(parents=True, exist_ok=True)
     write_tsv(folder / "footprints.tsv", table)
     _plot_footprints(footprints, folder / "footprints.png")
-    with atomic_output(folder / "qc.json") as tmp:
-        tmp.write_text(json.dumps(qc, indent=2) + "\n")
-    with atomic_output(folder / "qc.html") as tmp:
-        tmp.write_text(qc_html(qc))
+    write_text(folder / "qc.json", json.dumps(qc, indent=2) + "\n")
+    write_text(folder / "qc.html", qc_html(qc))
     level = logging.WARNING if reasons else logging.INFO
     log.log(level, "accessibility model %s: enzyme footprints %.2f x flat (full model %.2f x); %s",
             "is bias-free" if not reasons else "is NOT bias-free", mean_fold["accessibility"], mean_fold["full"],

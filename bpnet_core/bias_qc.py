@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .attribute import attribute_model
 from .config import AttributeConfig, BiasQCConfig, as_step_config
 from .data import load_windows
-from .io import atomic_output
+from .io import write_text
 from .metrics import performance
 from .models import load_model, set_compute
 from .modisco import report_motifs
@@ -273,10 +272,8 @@ def qc_bias_model(config: BiasQCConfig | Mapping[str, Any], modisco_h5: str | os
           "patterns": patterns, "count_pearson": pearson,
           "min_pearson": MIN_PEARSON, "max_qvalue": config.max_qvalue, "motifs": config.motifs,
           "accept": config.accept, "model": config.model}
-    with atomic_output(folder / "qc.json") as tmp:
-        tmp.write_text(json.dumps(qc, indent=2) + "\n")
-    with atomic_output(folder / "qc.html") as tmp:
-        tmp.write_text(_qc_html(qc))
+    write_text(folder / "qc.json", json.dumps(qc, indent=2) + "\n")
+    write_text(folder / "qc.html", _qc_html(qc))
     level = logging.WARNING if reasons else logging.INFO
     log.log(level, "bias QC %s: %d pattern(s) (%s); count r %.3f on background, %.3f on peaks",
             "FLAGGED" if reasons else "passed", len(patterns),

@@ -60,6 +60,12 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
         np.savez_compressed(handle, **arrays)
 
 
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a text file (a page, a JSON document), atomically."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
+
+
 def write_tsv(path: str | os.PathLike, table: pd.DataFrame) -> None:
     """Write a table as TSV with a header, atomically."""
     with atomic_output(path) as tmp:
