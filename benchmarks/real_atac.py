@@ -140,7 +140,11 @@ def report(results: Path, name: str) -> None:
             index=False, float_format="%.3g").splitlines()))
         tn5 = frame[frame["motif"].str.upper().str.startswith("TN5")]
         print(f"  Tn5 bias motifs: delta log counts {tn5['delta_log_counts'].min():+.3f} .. "
-              f"{tn5['delta_log_counts'].max():+.3f}")
+              f"{tn5['delta_log_counts'].max():+.3f}", end="")
+        if "motif_delta_log_counts" in tn5:
+            print(f"; beyond their shuffled bases {tn5['motif_delta_log_counts'].min():+.3f} .. "
+                  f"{tn5['motif_delta_log_counts'].max():+.3f}", end="")
+        print()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,7 @@ ALPHABET = "ACGT"
 
 SUMMARY_COLUMNS = ["motif", "consensus", "n_loci", "delta_log_counts", "delta_log_counts_se",
                    "delta_log_counts_shuffled", "motif_delta_log_counts", "profile_l1", "max_delta_reads"]
-MINIMAL_COLUMNS = ["motif", "n_loci", "delta_log_counts", "profile_l1"]
+MINIMAL_COLUMNS = ["motif", "n_loci", "delta_log_counts", "motif_delta_log_counts", "profile_l1"]
 
 
 @dataclasses.dataclass
@@ -152,7 +152,7 @@ def marginalize_motifs(config: MarginalizeConfig | Mapping[str, Any],
           the mean predicted reads per base with the motif minus without it.
 
         With `minimal`, the minimal report: only ``motif``, ``n_loci``,
-        ``delta_log_counts`` and ``profile_l1``.
+        ``delta_log_counts``, ``motif_delta_log_counts`` and ``profile_l1``.
 
     Raises
     ------
