@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from conftest import REPO, planned_jobs, snakemake, tiny_pipeline_config, write_json
 
@@ -137,24 +136,34 @@ def test_missing_data_file_names_key(pipeline_run):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("lines, message", [
-    ([], "(config key 'loci'): the file holds no intervals"),
-    (["chr1\t100\t300", "chr1\tstart\tend"], "(config key 'loci'): line 2: start and end must be integers"),
-    (["1\t100\t300"], "(config key 'loci'): no interval on a chromosome of the FASTA"),
-    (["chr1\t100\t300", "chr1\t250000000\t250000200"],
-     "(config key 'loci'): 1 interval(s) end beyond their chromosome"),
-])
-def test_bad_peak_file_fails_the_dry_run(pipeline_run, tmp_path, lines, message):
-    # Caught when the workflow loads, before a batch of hundreds starts.
-    workdir = pipeline_run[0]
-    peaks = tmp_path / "peaks.bed"
-    peaks.write_text("".join(line + "\n" for line in lines))
-    config = _edited(pipeline_run, "bad_peaks.json",
-                     lambda d: d["predict_parameters"].update(loci=str(peaks)))
-    result = snakemake(workdir, config, "--dry-run")
+BAD_PEAK_FILES = {  # name -> (lines, message)
+    "empty": ([], "(config key 'loci'): the file holds no intervals"),
+    "words": (["chr1\t100\t300", "chr1\tstart\tend"],
+              "(config key 'loci'): line 2: start and end must be integers"),
+    "ensembl": (["1\t100\t300"], "(config key 'loci'): no interval on a chromosome of the FASTA"),
+    "hg19": (["chr1\t100\t300", "chr1\t250000000\t250000200"],
+             "(config key 'loci'): 1 interval(s) end beyond their chromosome"),
+}
+
+
+def test_bad_peak_files_fail_the_dry_run(pipeline_run, tmp_path):
+    # Caught when the workflow loads, before a batch of hundreds starts: one
+    # batch of four bad datasets, each named with its file and key.
+    workdir, _, data = pipeline_run
+    configs = []
+    for name, (lines, _) in BAD_PEAK_FILES.items():
+        peaks = tmp_path / f"{name}.bed"
+        peaks.write_text("".join(line + "\n" for line in lines))
+        bad = copy.deepcopy(data)
+        bad["name"] = name
+        bad["predict_parameters"]["loci"] = str(peaks)
+        configs.append(str(write_json(tmp_path / f"{name}.json", bad)))
+    result = snakemake(workdir, write_json(tmp_path / "batch.json", {"datasets": configs}), "--dry-run")
     assert result.returncode != 0
-    assert f"{peaks} {message}" in result.stderr
-    assert "predict:" in result.stderr and "Traceback" not in result.stderr
+    assert "4 of the configs listed in" in result.stderr and "Traceback" not in result.stderr
+    for name, (_, message) in BAD_PEAK_FILES.items():
+        assert f"{tmp_path / name}.bed {message}" in result.stderr, name
+    assert result.stderr.count(": predict: ") == 4
 
 
 def test_lint_is_clean(pipeline_run):
