@@ -47,26 +47,17 @@ from .config import BiasFreeQCConfig, as_step_config
 from .data import Windows, load_windows, reverse_complement_sequence
 from .errors import InputError
 from .io import atomic_output, read_meme, write_text, write_tsv
+from .marginalize import motif_consensus
 from .models import load_model, set_compute
 from .runtime import select_device
 from .train import predict_windows
 
 log = logging.getLogger(__name__)
 
-ALPHABET = "ACGT"
-
 
 def enzyme_motifs(motifs: str | os.PathLike) -> dict[str, np.ndarray]:
     """The enzyme-bias motifs (TN5*, DNASE*) of a MEME file: name -> PPM (w, 4)."""
     return {name: ppm for name, ppm in read_meme(motifs, key="motifs").items() if BIAS_MOTIF_NAME.match(name)}
-
-
-def _consensus(ppm: np.ndarray) -> tuple[str, torch.Tensor]:
-    """The most likely sequence of a PPM (w, 4): as a string and one-hot (1, 4, w) int8."""
-    index = ppm.argmax(axis=1)
-    one_hot = torch.zeros(1, 4, len(ppm), dtype=torch.int8)
-    one_hot[0, index, np.arange(len(ppm))] = 1
-    return "".join(ALPHABET[i] for i in index), one_hot
 
 
 def _reads(model, X: torch.Tensor, batch_size: int, device) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +133,7 @@ def footprint_table(models: Mapping[str, torch.nn.Module], background: torch.Ten
     rng = np.random.default_rng(random_state)
     inserts = {}
     for name, ppm in motifs.items():
-        consensus, one_hot = _consensus(ppm)
+        consensus, one_hot = motif_consensus(ppm)
         shuffled = [one_hot[:, :, torch.from_numpy(rng.permutation(len(ppm)))] for _ in range(N_SHUFFLES)]
         inserts[name] = (consensus, one_hot, shuffled)
     rows, footprints = [], {}

@@ -87,7 +87,7 @@ def _background(windows: Windows, n_loci: int, shuffle: bool, random_state: int 
     )
 
 
-def _consensus(ppm: np.ndarray) -> tuple[str, torch.Tensor]:
+def motif_consensus(ppm: np.ndarray) -> tuple[str, torch.Tensor]:
     """The most likely sequence of a PPM (w, 4): as a string and one-hot (1, 4, w) int8."""
     from tangermeme.utils import pwm_consensus
 
@@ -180,7 +180,7 @@ def marginalize_motifs(config: MarginalizeConfig | Mapping[str, Any],
     rng = np.random.default_rng(config.random_state)
     rows, after_reads = [], {}
     for i, (name, ppm) in enumerate(motifs.items(), 1):
-        consensus, one_hot = _consensus(ppm)
+        consensus, one_hot = motif_consensus(ppm)
         edited = dataclasses.replace(background, X=substitute(background.X, one_hot))
         after = _predict(model, edited, config.batch_size, device)
         delta = after.log_counts - before.log_counts
