@@ -99,7 +99,7 @@ benchmark-speed: install
 	$(BIN)/python benchmarks/speed.py
 
 # The ChromBPNet pipeline from raw fragments on real yeast ATAC-seq, kept
-# outside the project (REAL_DATA); about 30 minutes on 2 cores.
+# outside the project (REAL_DATA); about 7 minutes on 2 idle cores.
 REAL_DATA ?= ../shared/data/yeast_atac_real
 acceptance-real: install
 	$(BIN)/python benchmarks/real_atac.py --data $(REAL_DATA) --cores $(CORES)

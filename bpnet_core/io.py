@@ -76,10 +76,13 @@ def write_tsv(path: str | os.PathLike, table: pd.DataFrame) -> None:
 # BED
 
 
-def _open_text(path: Path):
+def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as handle:
-        gzipped = handle.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt") if gzipped else open(path)
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt") if _is_gzip(path) else open(path)
 
 
 def _read_bed_exact(path: Path, key: str) -> pd.DataFrame:
@@ -149,11 +152,9 @@ def _read_bed_fast(path: Path) -> pd.DataFrame | None:
         return None
     narrowpeak = n_columns == 10  # see _read_bed_exact
     columns = [0, 1, 2, 9] if narrowpeak else [0, 1, 2]
-    with open(path, "rb") as handle:
-        gzipped = handle.read(2) == b"\x1f\x8b"
     try:
         table = pd.read_csv(path, sep="\t", header=None, skiprows=skip, usecols=columns,
-                            compression="gzip" if gzipped else None,
+                            compression="gzip" if _is_gzip(path) else None,
                             dtype={0: str, 1: np.int64, 2: np.int64, 9: np.int64}, na_filter=False,
                             engine="c")
     except Exception:  # whatever it is, the exact reader names it, with its line
