@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checks import check_files
+from .checks import file_problems
 from .config import (
     PIPELINE_MODELS,
     StepConfig,
@@ -24,7 +24,8 @@ from .config import (
     parse_config,
     pipeline_name,
     pipeline_stages,
-    read_json,
+    problems_error,
+    read_config,
     trained_model_paths,
 )
 from .errors import InputError
@@ -53,6 +54,9 @@ class Dataset:
         Model key -> where the pipeline writes it when it trains it.
     stages : dict
         Stage -> its effective step config.
+    warnings : tuple of str
+        Likely mistakes that do not stop the run (e.g. a `model` naming a
+        missing file, which means training a new one).
     """
 
     name: str
@@ -61,10 +65,38 @@ class Dataset:
     models: dict[str, str]
     trained: dict[str, str]
     stages: dict[str, StepConfig]
+    warnings: tuple[str, ...] = ()
 
     def trains(self, key: str) -> bool:
         """Whether the pipeline writes its `key` model rather than using a given file."""
         return key in self.trained and self.models[key] == self.trained[key]
+
+    def plan(self) -> str:
+        """One line: which models this dataset trains and which given files it uses."""
+        trained = [key for key in self.models if self.trains(key)]
+        given = [f"{key} {self.models[key]}" for key in self.models if not self.trains(key)]
+        parts = ([f"trains {', '.join(trained)}"] if trained else []) + (
+            [f"uses the given {', '.join(given)}"] if given else [])
+        return f"{self.name} ({self.source}): {'; '.join(parts)}"
+
+
+def _missing_model_warnings(pipeline: StepConfig, source: str, results: str = "results") -> list[str]:
+    """A `model` key naming a file that does not exist, outside the results folder.
+
+    The rule stays (a missing model is trained: the spec's ``"model":
+    "spi1.torch"`` names the file a first run writes), but a typo in a path
+    to an existing model would silently retrain it, so it is said.
+    """
+    warnings = []
+    for key, trained in trained_model_paths(pipeline, results).items():
+        given = getattr(pipeline, key, None)
+        if not given or Path(given).is_file():
+            continue
+        if Path(given).resolve().is_relative_to(Path(results).resolve()):
+            continue  # a result of an earlier run, to be made again
+        warnings.append(f"{source}: config key '{key}': {given} does not exist (looked for "
+                        f"{Path(given).resolve()}); a new model will be trained into {trained}")
+    return warnings
 
 
 def load_dataset(data: dict, source: str) -> Dataset:
@@ -83,11 +115,13 @@ def load_dataset(data: dict, source: str) -> Dataset:
         )
     stages = pipeline_stages(pipeline, source=source)
     pending = input_files(stages)
-    for stage in CHECKED_STAGES:
-        if stage in stages:
-            check_files(stages[stage], where=f"{source}: {stage}", pending=pending)
+    # Every stage's problems at once (the same file in several stages, once).
+    problems = [problem for stage in CHECKED_STAGES if stage in stages
+                for problem in file_problems(stages[stage], pending=pending)]
+    if problems:
+        raise problems_error(problems, source)
     return Dataset(pipeline_name(pipeline), source, is_chrombpnet(pipeline), model_paths(pipeline),
-                   trained_model_paths(pipeline), stages)
+                   trained_model_paths(pipeline), stages, tuple(_missing_model_warnings(pipeline, source)))
 
 
 def read_sheet(path: str | os.PathLike) -> list[str]:
@@ -163,7 +197,7 @@ def load_datasets(config: dict, source: str) -> dict[str, Dataset]:
     problems = []
     for path in batch_configs(config, source):
         try:
-            dataset = load_dataset(read_json(path), path)
+            dataset = load_dataset(read_config(path), path)
         except InputError as err:
             problems.append(str(err))
             continue

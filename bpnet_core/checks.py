@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Collection
 
-from .config import StepConfig
+from .config import StepConfig, problems_error
 from .errors import InputError
 from .io import (
     as_list,
@@ -17,6 +17,7 @@ from .io import (
     read_loci,
     read_meme,
     require_file,
+    warn_if_not_counts,
     within_chromosomes,
 )
 from .reads import is_reads
@@ -29,9 +30,13 @@ def _names(names, n: int = 5) -> str:
     return ", ".join(names[:n]) + (" ..." if len(names) > n else "")
 
 
-def _check_intervals(path: str, key: str, sizes: dict[str, int] | None, sequences: str | None) -> None:
-    """Raise InputError when a BED file is not one, or does not fit the FASTA."""
+def _check_intervals(path: str, key: str, sizes: dict[str, int] | None, sequences: str | None,
+                     chroms: Collection[str] | None = None, chroms_key: str = "chroms") -> None:
+    """Raise InputError when a BED file is not one, does not fit the FASTA, or misses `chroms`."""
     table = read_loci(path, key=key)
+    if chroms and not table["chrom"].isin(list(chroms)).any():
+        raise InputError(f"{path} (config key '{key}'): no interval on the chromosomes of "
+                         f"'{chroms_key}' ({_names(chroms)}): the file has {_names(table['chrom'].unique())}")
     if sizes is None:
         return
     known = table["chrom"].isin(list(sizes))
@@ -43,6 +48,13 @@ def _check_intervals(path: str, key: str, sizes: dict[str, int] | None, sequence
 
 
 def check_files(config: StepConfig, where: str = "", pending: Collection[str] = ()) -> None:
+    """Raise one InputError listing every problem of `file_problems`, prefixed by `where`."""
+    problems = file_problems(config, pending)
+    if problems:
+        raise problems_error(problems, where)
+
+
+def file_problems(config: StepConfig, pending: Collection[str] = ()) -> list[str]:
     """Check that the files of a step config exist and agree with the FASTA.
 
     Checked: every input file exists; each BED file (loci, negatives, peaks,
@@ -50,22 +62,21 @@ def check_files(config: StepConfig, where: str = "", pending: Collection[str] = 
     FASTA and none ending beyond one; the chromosomes named in the config
     are in the FASTA; each bigWig (signals, controls) names its chromosomes
     as the FASTA does (``1`` vs ``chr1``); a MEME file (motifs) parses.
-    Reads files (BAM, fragments) are only checked to exist here.
+    Reads files (BAM, fragments) are only checked to exist here. Each
+    problem names the file and the config key where the user wrote it
+    (`StepConfig.key_name`).
 
     Parameters
     ----------
     config : StepConfig
-    where : str
-        Prefix for messages, e.g. the config file and stage.
     pending : collection of str
         Files that an earlier stage of the workflow writes (not checked).
 
-    Raises
-    ------
-    InputError
-        Listing every problem found.
+    Returns
+    -------
+    list of str
+        One line per problem; empty when all is well.
     """
-    prefix = f"{where}: " if where else ""
     problems = []
 
     def guard(check):
@@ -76,19 +87,24 @@ def check_files(config: StepConfig, where: str = "", pending: Collection[str] = 
 
     sizes = None
     if getattr(config, "sequences", None):
-        sizes = guard(lambda: fasta_chrom_sizes(config.sequences))
+        sizes = guard(lambda: fasta_chrom_sizes(config.sequences, config.key_name("sequences")))
+    chroms = getattr(config, "chroms", None)
     for key in ("loci", "negatives", "peaks", "exclusion_lists", "reads"):
         # Reads files are named by the pipeline key they were given as.
-        label = getattr(config, "role", key) if key == "reads" else key
+        label = config.key_name(key)
+        if label == "reads":
+            label = getattr(config, "role", key)
         for path in as_list(getattr(config, key, None)):
             if path in pending or guard(lambda: require_file(path, label)) is None:
                 continue
             if key != "reads":
-                # Empty, non-numeric or from another genome build: said now,
-                # not hours into a batch.
-                guard(lambda: _check_intervals(path, label, sizes, config.sequences))
+                # Empty, non-numeric, from another genome build or on none of
+                # the stage's chromosomes: said now, not hours into a batch.
+                on = chroms if key == "loci" else None
+                guard(lambda: _check_intervals(path, label, sizes, config.sequences, on,
+                                               config.key_name("chroms")))
     if getattr(config, "motifs", None):
-        guard(lambda: read_meme(config.motifs))
+        guard(lambda: read_meme(config.motifs, key=config.key_name("motifs")))
 
     used = set()
     for key in _CHROM_KEYS:
@@ -98,7 +114,7 @@ def check_files(config: StepConfig, where: str = "", pending: Collection[str] = 
             missing = [c for c in chroms if c not in sizes]
             if missing:
                 problems.append(
-                    f"config key '{key}': chromosomes not in the FASTA {config.sequences}: "
+                    f"config key '{config.key_name(key)}': chromosomes not in the FASTA {config.sequences}: "
                     f"{_names(missing, 20)} (the FASTA has {_names(sizes)})"
                 )
 
@@ -106,27 +122,28 @@ def check_files(config: StepConfig, where: str = "", pending: Collection[str] = 
         for i, path in enumerate(as_list(getattr(config, key, None))):
             if path in pending:
                 continue
-            reads = guard(lambda: is_reads(path, f"{key}[{i}]"))  # None: unrecognised, reported
+            name = f"{config.key_name(key)}[{i}]"
+            reads = guard(lambda: is_reads(path, name))  # None: unrecognised, reported
             if reads is None:
                 continue
             if reads:
-                guard(lambda: require_file(path, f"{key}[{i}]"))
+                guard(lambda: require_file(path, name))
                 continue
-            bw = guard(lambda: bigwig_chrom_sizes(path, f"{key}[{i}]"))
+            bw = guard(lambda: bigwig_chrom_sizes(path, name))
+            if bw is not None:
+                # A fold-change or p-value track passes every other check.
+                warn_if_not_counts(path, name)
             if bw is None or sizes is None:
                 continue
             wanted = [c for c in (used or sizes) if c in sizes]
             absent = [c for c in wanted if c not in bw]
             if not set(bw) & set(sizes):
                 problems.append(
-                    f"{path} (config key '{key}[{i}]'): chromosome names do not match the FASTA: "
+                    f"{path} (config key '{name}'): chromosome names do not match the FASTA: "
                     f"the bigWig has {_names(bw)}, the FASTA has {_names(sizes)}"
                 )
             elif absent and used:
                 problems.append(
-                    f"{path} (config key '{key}[{i}]'): no chromosome {_names(absent)} in this bigWig"
+                    f"{path} (config key '{name}'): no chromosome {_names(absent)} in this bigWig"
                 )
-    if problems:
-        if len(problems) == 1:
-            raise InputError(prefix + problems[0])
-        raise InputError(f"{prefix}{len(problems)} problems:\n  - " + "\n  - ".join(problems))
+    return problems

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -27,16 +28,15 @@ from .checks import check_files
 from .config import (
     PIPELINE_MODELS,
     ChromBPNetFitConfig,
-    input_files,
     json_schema,
     load_config,
     model_paths,
     parse_config,
     pipeline_name,
     pipeline_stages,
-    read_json,
+    read_config,
 )
-from .errors import InputError
+from .errors import InputError, warn
 from .runtime import run_logged
 
 
@@ -80,20 +80,49 @@ def _marginalize(args) -> None:
     marginalize_motifs(load_config(args.parameters, kind="marginalize"))
 
 
-def _validate(args) -> None:
-    config = load_config(args.config, kind=args.kind)
+def _validate_one(path: str, data: dict, kind: str | None, files: bool) -> dict:
+    """Check one config (dict from `path`); its report: kind, models, each stage's parameters."""
+    from .batch import load_dataset
+
+    config = parse_config(data, source=path, kind=kind)
     kind = next((k for k, m in PIPELINE_MODELS.items() if isinstance(config, m)), None)
+    report = {"config": path, "kind": kind or type(config).__name__}
     if kind is None:
-        stages = {type(config).__name__: config}
+        if files:
+            check_files(config, where=path)
+        report["stages"] = {type(config).__name__: config.to_params()}
+        return report
+    if files:
+        # The workflow's own check: every stage's problems at once.
+        dataset = load_dataset(data, path)
+        for warning in dataset.warnings:
+            warn(warning)
+        print(f"plan: {dataset.plan()}", file=sys.stderr)
+        stages = dataset.stages
     else:
-        stages = pipeline_stages(config, source=args.config)
-    if args.files:
-        for stage, stage_config in stages.items():
-            check_files(stage_config, where=f"{args.config}: {stage}", pending=input_files(stages))
-    report = {"config": args.config, "kind": kind or type(config).__name__}
-    if kind is not None:
-        report["models"] = model_paths(config)
+        stages = pipeline_stages(config, source=path)
+    report["models"] = model_paths(config)
     report["stages"] = {stage: c.to_params() for stage, c in stages.items()}
+    return report
+
+
+def _validate(args) -> None:
+    from .batch import BATCH_KEY, batch_configs
+
+    data = read_config(args.config)
+    if BATCH_KEY in data:
+        problems, reports = [], {}
+        for path in batch_configs(data, args.config):
+            try:
+                reports[path] = _validate_one(path, read_config(path), args.kind, args.files)
+            except InputError as err:
+                problems.append(str(err))
+        if problems:
+            raise InputError(f"{len(problems)} of the configs listed in {args.config} are invalid:\n"
+                             + "\n".join(problems))
+        report = {"config": args.config, "kind": "batch", "datasets": reports}
+    else:
+        report = _validate_one(args.config, data, args.kind, args.files)
     json.dump(report, sys.stdout, indent=2)
     print()
 
@@ -117,7 +146,7 @@ def _summarize(args) -> None:
     from .batch import read_sheet
     from .summary import write_summary
 
-    datasets = {pipeline_name(parse_config(read_json(path), source=path)): path
+    datasets = {pipeline_name(parse_config(read_config(path), source=path)): path
                 for path in read_sheet(args.sheet)}
     prefix = args.output or f"{args.results}/summary/{Path(args.sheet).stem}"
     table = write_summary(datasets, f"{prefix}.tsv", f"{prefix}.html", results_dir=args.results)
@@ -242,7 +271,13 @@ def main(argv: list[str] | None = None) -> int:
         # torch's own count (OMP_NUM_THREADS, else every core), kept for the
         # whole run: see runtime.set_threads.
         threads = torch.get_num_threads()
-    run_logged(args.func, args, threads=threads)
+    try:
+        run_logged(args.func, args, threads=threads)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `bpnet-core validate CONFIG | head`: the reader has what it wanted.
+        # Point stdout at /dev/null so that Python's exit flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
@@ -30,6 +31,7 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    PrivateAttr,
     ValidationError,
     create_model,
     model_validator,
@@ -61,10 +63,21 @@ class StepConfig(BaseModel):
     """Base of every config: unknown keys are errors, defaults are checked."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
+    # Key -> where the user wrote its value (`pipeline_stages` fills it in).
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 
     def to_params(self) -> dict[str, Any]:
         """The config as plain JSON data with sorted keys."""
         return dict(sorted(self.model_dump(mode="json").items()))
+
+    def key_name(self, key: str) -> str:
+        """The config key as the user wrote it, for messages.
+
+        In a pipeline a stage's value may come from the top level
+        (``loci``), its own block (``predict_parameters.loci``) or another
+        stage's (evaluate's ``loci`` are ``predict_parameters.loci``).
+        """
+        return self._origins.get(key, key)
 
 
 # Extension: "bf16" computes the model under bfloat16 autocast (see
@@ -462,9 +475,6 @@ ChromBPNetPipelineConfig = _pipeline_model("ChromBPNetPipelineConfig", _CHROMBPN
 # bias model is a 4-layer BPNet whatever the accessibility model's depth).
 _BLOCK_DEFAULTS = {"bias_fit": {"n_layers": 4}}
 
-# Stages that always run; the others run when their block is in the config.
-_CORE_STAGES = {"bias_fit", "bias_qc", "fit", "predict", "evaluate"}
-
 _CHROMBPNET_KEYS = {"bias_model", "accessibility_model", "beta", "negatives", "bias_fit_parameters",
                     "bias_qc_parameters", "bias_free_qc_parameters", "negative_ratio"}
 
@@ -490,8 +500,23 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
 _TYPE_NAMES = {"str", "int", "float", "bool", "list[str]"}
 
 
-def _describe(loc: tuple, error: dict, model: type[BaseModel], prefix: str, expected: list[str]) -> str:
-    key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + loc)
+def _key_path(loc: tuple, prefix: str, origins: dict[str, str]) -> str:
+    """The dotted key of an error at `loc`, starting where the user wrote it."""
+    if loc and str(loc[0]) in origins:
+        return ".".join([origins[str(loc[0])], *(str(p) for p in loc[1:])])
+    return ".".join(str(p) for p in ((prefix,) if prefix else ()) + loc)
+
+
+def _written_keys(msg: str, model: type[BaseModel], prefix: str, origins: dict[str, str]) -> str:
+    """For a check of several keys: the keys it names, where the user wrote them."""
+    named = [key for key in model.model_fields if re.search(rf"\b{key}\b", msg)]
+    written = list(dict.fromkeys(origins[key] for key in named if key in origins))
+    return ", ".join(written) or prefix
+
+
+def _describe(loc: tuple, error: dict, model: type[BaseModel], prefix: str, expected: list[str],
+              origins: dict[str, str]) -> str:
+    key = _key_path(loc, prefix, origins)
     kind = error["type"]
     if kind == "extra_forbidden":
         valid = _fields_at(model, loc[:-1])
@@ -505,11 +530,15 @@ def _describe(loc: tuple, error: dict, model: type[BaseModel], prefix: str, expe
         return f"key '{key}': expected {' or '.join(expected)} (got {got})"
     msg = error["msg"].removeprefix("Value error, ")
     if kind == "value_error":
+        if not loc:
+            key = _written_keys(msg, model, prefix, origins)
         return f"{key}: {msg}" if key else msg
     return f"key '{key}': {msg} (got {got})"
 
 
-def _format(err: ValidationError, model: type[BaseModel], source: str, prefix: str = "") -> InputError:
+def _problems(err: ValidationError, model: type[BaseModel], prefix: str = "",
+              origins: dict[str, str] | None = None) -> list[str]:
+    """One line per offending key of a validation error."""
     # A union type (str or list of str) reports one error per member, with the
     # member's type name as the last part of the location: group them by key.
     grouped: dict[tuple, tuple[dict, list[str]]] = {}
@@ -520,18 +549,36 @@ def _format(err: ValidationError, model: type[BaseModel], source: str, prefix: s
             loc, expected = loc[:-1], [str(error["loc"][-1])]
         _, types = grouped.setdefault(loc, (error, []))
         types.extend(expected)
-    lines = [_describe(loc, error, model, prefix, types) for loc, (error, types) in grouped.items()]
+    return [_describe(loc, error, model, prefix, types, origins or {})
+            for loc, (error, types) in grouped.items()]
+
+
+def problems_error(problems: list[str], source: str = "") -> InputError:
+    """One `InputError` listing `problems` (duplicates once), prefixed by `source`."""
+    problems = list(dict.fromkeys(problems))
     where = f"{source}: " if source else ""
-    if len(lines) == 1:
-        return InputError(where + lines[0])
-    return InputError(f"{where}{len(lines)} problems:\n  - " + "\n  - ".join(lines))
+    if len(problems) == 1:
+        return InputError(where + problems[0])
+    return InputError(f"{where}{len(problems)} problems:\n  - " + "\n  - ".join(problems))
 
 
-def _validate(model: type[StepConfig], data: dict, source: str, prefix: str = ""):
+def _check(model: type[StepConfig], data: dict, prefix: str = "",
+           origins: dict[str, str] | None = None) -> tuple[StepConfig | None, list[str]]:
+    """`model` validated from `data`, or None and one line per problem."""
     try:
-        return model.model_validate(data)
+        config = model.model_validate(data)
     except ValidationError as err:
-        raise _format(err, model, source, prefix) from None
+        return None, _problems(err, model, prefix, origins)
+    config._origins = dict(origins or {})
+    return config, []
+
+
+def _validate(model: type[StepConfig], data: dict, source: str, prefix: str = "",
+              origins: dict[str, str] | None = None):
+    config, problems = _check(model, data, prefix, origins)
+    if problems:
+        raise problems_error(problems, source)
+    return config
 
 
 def as_step_config(model: type[StepConfig], config: StepConfig | dict, source: str = "") -> StepConfig:
@@ -543,23 +590,46 @@ def as_step_config(model: type[StepConfig], config: StepConfig | dict, source: s
 # Loading
 
 
-def read_json(path: str | Path) -> dict:
-    """Read a JSON config, turning syntax errors into one clear message."""
+def read_config(path: str | Path) -> dict:
+    """Read a config file as Snakemake's ``--configfile`` does: JSON, else YAML.
+
+    So the parameter reference's examples (JSON with ``#`` comments, which
+    YAML reads) and YAML batch configs are accepted by the command line
+    exactly when the workflow accepts them.
+
+    Raises
+    ------
+    InputError
+        File missing or unreadable, neither JSON nor YAML (the JSON error's
+        line and column for a ``.json`` file), or not a mapping.
+    """
+    import yaml
+
     path = Path(path)
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise InputError(f"{path}: config file not found") from None
+        raise InputError(f"{path}: config file not found (looked for {path.resolve()})") from None
     except OSError as err:
         raise InputError(f"{path}: cannot read config file ({err.strerror})") from None
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(
-            f"{path}: not valid JSON at line {err.lineno}, column {err.colno}: {err.msg}"
-        ) from None
+    except json.JSONDecodeError as json_error:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as yaml_error:
+            mark = getattr(yaml_error, "problem_mark", None)
+            problem = getattr(yaml_error, "problem", None) or str(yaml_error)
+            # JSON with # comments is read as YAML, where a tab cannot indent.
+            hint = ("; JSON with # comments is read as YAML, which does not allow tabs: indent "
+                    "with spaces" if "\\t" in problem else "")
+            if mark is not None and (hint or path.suffix.lower() not in (".json", "")):
+                raise InputError(f"{path}: not valid YAML at line {mark.line + 1}, column "
+                                 f"{mark.column + 1}: {problem}{hint}") from None
+            raise InputError(f"{path}: not valid JSON at line {json_error.lineno}, column "
+                             f"{json_error.colno}: {json_error.msg} (nor YAML)") from None
     if not isinstance(data, dict):
-        raise InputError(f"{path}: a config is a JSON object ({{...}}), not {type(data).__name__}")
+        raise InputError(f"{path}: a config is a mapping of keys ({{...}}), not {type(data).__name__}")
     return data
 
 
@@ -627,8 +697,8 @@ def parse_config(data: dict, source: str = "<config>", kind: str | None = None) 
 
 
 def load_config(path: str | Path, kind: str | None = None) -> StepConfig:
-    """Read and validate a JSON config file (see `parse_config`)."""
-    return parse_config(read_json(path), source=str(path), kind=kind)
+    """Read (`read_config`) and validate a config file (see `parse_config`)."""
+    return parse_config(read_config(path), source=str(path), kind=kind)
 
 
 # --------------------------------------------------------------------------
@@ -647,20 +717,49 @@ def _stage_models(config: StepConfig) -> dict[str, type[StepConfig]]:
     return _CHROMBPNET_STAGES if is_chrombpnet(config) else _BPNET_STAGES
 
 
-def _merge(config: StepConfig, stage: str, extra: dict | None = None) -> dict:
-    """Top level < block defaults < the stage's block < `extra` (non-null only)."""
+def _merge(config: StepConfig, stage: str) -> tuple[dict, dict[str, str]]:
+    """A stage's values, top level < block defaults < its block (non-null only).
+
+    Returns
+    -------
+    values : dict
+    origins : dict
+        Key -> where the user wrote it (``loci``, ``fit_parameters.loci``).
+    """
     model = _stage_models(config)[stage]
+    block_name = f"{stage}_parameters"
     top = {
         key: value
         for key, value in config.model_dump(exclude_none=True).items()
         if key in model.model_fields and not key.endswith("_parameters") and key not in _OUTPUT_KEYS
     }
-    block = getattr(config, f"{stage}_parameters")
+    block = getattr(config, block_name)
     nested = block.model_dump(exclude_none=True) if block is not None else {}
-    merged = {**top, **_BLOCK_DEFAULTS.get(stage, {}), **nested}
-    for key, value in (extra or {}).items():
-        merged.setdefault(key, value)
-    return merged
+    defaults = _BLOCK_DEFAULTS.get(stage, {})
+    origins = {**{key: key for key in top}, **{key: f"{block_name}.{key}" for key in (*defaults, *nested)}}
+    return {**top, **defaults, **nested}, origins
+
+
+# Stages that always run; interpretation stages run when their block is in
+# the config, or the block of a stage that reads their output is.
+_CORE_STAGES = {"bias_fit", "bias_qc", "fit", "predict", "evaluate"}
+_READS_FROM = {"modisco_report": "modisco_motifs", "modisco_motifs": "attribute"}
+# Runs whenever the config gives all it needs (its motif database).
+_WHEN_COMPLETE = {"bias_free_qc"}
+# Stages that run a model, and the stage that trains it (for its windows).
+_MODEL_READERS = {"predict": "fit", "evaluate": "fit", "attribute": "fit", "marginalize": "fit",
+                  "bias_free_qc": "fit", "bias_qc": "bias_fit"}
+
+
+def planned_stages(config: StepConfig) -> list[str]:
+    """The stages of a pipeline that run, in order (before any input stage)."""
+    stages = _stage_models(config)
+    wanted = {stage for stage in stages
+              if stage in _CORE_STAGES or getattr(config, f"{stage}_parameters") is not None}
+    for stage, reads in _READS_FROM.items():  # ordered: report brings motifs brings attribute
+        if stage in wanted:
+            wanted.add(reads)
+    return [stage for stage in stages if stage in wanted or stage in _WHEN_COMPLETE]
 
 
 def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, StepConfig]:
@@ -677,90 +776,142 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
     dict
         Stage name -> validated step config. Stages: ``fit``, ``predict``,
         ``evaluate`` (and ``bias_fit``, ``bias_qc`` for ChromBPNet) always;
-        ``attribute``, ``modisco_motifs``, ``modisco_report``,
+        ``attribute``, ``modisco_motifs``, ``modisco_report`` and
         ``marginalize`` when their ``*_parameters`` block is in the config
-        or the top level gives all they need. Model files follow
-        `model_paths`: evaluate uses ``model`` (for ChromBPNet the full
-        model, which predicts the observed signal), the other stages the
-        model to interpret (for ChromBPNet the bias-free accessibility model).
+        (``{}`` for the defaults), or the block of a stage that reads their
+        output is (TF-MoDISco reads the attributions); ``bias_free_qc``
+        when there is a motif database. Model files follow `model_paths`:
+        evaluate uses ``model`` (for ChromBPNet the full model, which
+        predicts the observed signal), the other stages the model to
+        interpret (for ChromBPNet the bias-free accessibility model). A
+        stage that runs a model takes the windows of the stage that trains
+        it unless it sets its own.
+
+    Raises
+    ------
+    InputError
+        Listing the problems of every stage at once, each under the key
+        where the user wrote it.
     """
     config, inputs = prepare_inputs(config, source=source)
     paths = model_paths(config)
+    trained = trained_model_paths(config)
     models = _stage_models(config)
-    merged = {stage: _merge(config, stage) for stage in models}
-    fit = merged["fit"]
+    merged, origin = {}, {}
+    for stage in models:
+        merged[stage], origin[stage] = _merge(config, stage)
+
+    def inherit(stage: str, key: str, value: Any, where: str, replace: bool = False) -> None:
+        """`stage`'s `key` is `value`, written by the user at `where`, unless it has its own."""
+        if value is None or (key in merged[stage] and not replace):
+            return
+        merged[stage][key] = value
+        origin[stage][key] = where
+
+    def copy(stage: str, key: str, from_stage: str, from_key: str | None = None) -> None:
+        """`stage`'s `key` defaults to `from_stage`'s `from_key`, keeping where it was written."""
+        from_key = from_key or key
+        inherit(stage, key, merged[from_stage].get(from_key),
+                origin[from_stage].get(from_key, f"{from_stage}_parameters.{from_key}"))
+
     chrombpnet = is_chrombpnet(config)
-    readout = paths["accessibility_model"] if chrombpnet else paths["model"]
+    readout = "accessibility_model" if chrombpnet else "model"
     for stage in ("predict", "attribute", "marginalize"):
-        block = getattr(config, f"{stage}_parameters")
         # A stage's own `model` (e.g. the full ChromBPNet model for predict) wins.
-        merged[stage]["model"] = (block.model if block is not None and block.model else readout)
-    merged["evaluate"]["model"] = paths["model"]
+        own = origin[stage].get("model") == f"{stage}_parameters.model"
+        inherit(stage, "model", paths[readout], readout, replace=not own)
+    inherit("evaluate", "model", paths["model"], "model", replace=True)
     if chrombpnet:
-        bias_block = config.bias_fit_parameters
-        if bias_block is None or bias_block.loci is None:
-            merged["bias_fit"]["loci"] = config.negatives
-        merged["bias_fit"]["peaks"] = fit.get("loci")
-        fit["bias_model"] = paths["bias_model"]
-        fit["accessibility_model"] = paths["accessibility_model"]
-        qc = merged["bias_qc"]
-        qc["model"] = paths["bias_model"]
-        for key, value in (("loci", fit.get("loci")), ("negatives", config.negatives),
-                           ("signals", fit.get("signals")), ("sequences", fit.get("sequences")),
-                           ("chroms", fit.get("validation_chroms")),
-                           ("motifs", merged["modisco_report"].get("motifs"))):
-            if value is not None:
-                qc.setdefault(key, value)
+        # ChromBPNet adds the two models' outputs: the same windows.
+        for key in ("in_window", "out_window"):
+            copy("bias_fit", key, "fit")
+        if "loci" not in origin["bias_fit"] or origin["bias_fit"]["loci"] == "loci":
+            inherit("bias_fit", "loci", config.negatives, "negatives", replace=True)
+        copy("bias_fit", "peaks", "fit", "loci")
+        inherit("fit", "bias_model", paths["bias_model"], "bias_model", replace=True)
+        inherit("fit", "accessibility_model", paths["accessibility_model"], "accessibility_model",
+                replace=True)
+        inherit("bias_qc", "model", paths["bias_model"], "bias_model", replace=True)
+        inherit("bias_qc", "negatives", config.negatives, "negatives")
+        for key, from_key in (("loci", "loci"), ("signals", "signals"), ("sequences", "sequences"),
+                              ("chroms", "validation_chroms")):
+            copy("bias_qc", key, "fit", from_key)
+        copy("bias_qc", "motifs", "modisco_report")
         # The accessibility model's check: footprints on the background
         # regions of the validation chromosomes, motifs of the report's database.
-        free = merged["bias_free_qc"]
-        free.update(model=paths["accessibility_model"], full_model=paths["model"])
-        free_block = config.bias_free_qc_parameters
-        if free_block is None or free_block.loci is None:
-            free["loci"] = config.negatives  # not the peaks of the top level
-        for key, value in (("sequences", fit.get("sequences")),
-                           ("chroms", fit.get("validation_chroms")),
-                           ("motifs", merged["modisco_report"].get("motifs"))):
-            if value is not None:
-                free.setdefault(key, value)
+        inherit("bias_free_qc", "model", paths["accessibility_model"], "accessibility_model", replace=True)
+        inherit("bias_free_qc", "full_model", paths["model"], "model", replace=True)
+        if origin["bias_free_qc"].get("loci") in (None, "loci"):  # not the peaks of the top level
+            inherit("bias_free_qc", "loci", config.negatives, "negatives", replace=True)
+        for key, from_key in (("sequences", "sequences"), ("chroms", "validation_chroms")):
+            copy("bias_free_qc", key, "fit", from_key)
+        copy("bias_free_qc", "motifs", "modisco_report")
     # Evaluation is on the validation chromosomes of the fit, at the peaks
     # that predict uses, against the signals the model was trained on.
-    for key, value in (
-        ("chroms", fit.get("validation_chroms")),
-        ("loci", merged["predict"].get("loci", fit.get("loci"))),
-        ("signals", fit.get("signals")),
-        ("controls", fit.get("controls")),
-        ("sequences", fit.get("sequences")),
-    ):
-        if value is not None:
-            merged["evaluate"].setdefault(key, value)
+    copy("evaluate", "chroms", "fit", "validation_chroms")
+    copy("evaluate", "loci", "predict" if "loci" in merged["predict"] else "fit", "loci")
+    for key in ("signals", "controls", "sequences"):
+        copy("evaluate", key, "fit")
     for stage in ("predict", "attribute", "marginalize"):
         for key in ("sequences", "controls"):
-            if key in fit:
-                merged[stage].setdefault(key, fit[key])
+            copy(stage, key, "fit")
     # Attributions are of the peaks that predict uses, unless said otherwise.
     for key in ("loci", "chroms"):
-        if key in merged["predict"]:
-            merged["attribute"].setdefault(key, merged["predict"][key])
-    if "motifs" in merged["modisco_report"]:
-        merged["marginalize"].setdefault("motifs", merged["modisco_report"]["motifs"])
+        copy("attribute", key, "predict")
+    copy("marginalize", "motifs", "modisco_report")
+    # A model maps in_window -> out_window as it was trained.
+    for stage, trainer in _MODEL_READERS.items():
+        if stage in models:
+            for key in ("in_window", "out_window"):
+                copy(stage, key, trainer)
 
-    stages = {}
-    for stage, stage_model in models.items():
+    problems, stages = [], {}
+    planned = planned_stages(config)
+    for stage in planned:
         block = f"{stage}_parameters"
-        try:
-            stages[stage] = _validate(stage_model, merged[stage], source, prefix=block)
-        except InputError:
-            # An interpretation stage that the config does not mention is
-            # off; one whose block is there must be complete.
-            if stage in _CORE_STAGES or getattr(config, block) is not None:
-                raise
+        step, step_problems = _check(models[stage], merged[stage], prefix=block, origins=origin[stage])
+        if step is not None:
+            stages[stage] = step
+        elif not (stage in _WHEN_COMPLETE and getattr(config, block) is None):
+            problems.extend(step_problems)  # else: not asked for, and not all it needs is there
+    problems.extend(_window_problems(stages, trained))
+    if problems:
+        raise problems_error(problems, source)
     return {**inputs, **stages}
 
 
-def _validate_set(model: type[StepConfig], data: dict, source: str):
+def _trimming(step: StepConfig) -> int:
+    return step.in_window - step.out_window
+
+
+def _window_problems(stages: dict[str, StepConfig], trained: dict[str, str]) -> list[str]:
+    """Stages that would run a model the pipeline trains with windows it does not map."""
+    problems = []
+    if "bias_fit" in stages and "fit" in stages and _trimming(stages["bias_fit"]) != _trimming(stages["fit"]):
+        fit, bias = stages["fit"], stages["bias_fit"]
+        problems.append(
+            f"{bias.key_name('in_window')}, {bias.key_name('out_window')}: the bias model would map "
+            f"{bias.in_window} -> {bias.out_window} bp, the accessibility model {fit.in_window} -> "
+            f"{fit.out_window} bp ({fit.key_name('in_window')}, {fit.key_name('out_window')}); "
+            "ChromBPNet adds their outputs, so in_window - out_window must be the same")
+    for stage, trainer in _MODEL_READERS.items():
+        step, fit = stages.get(stage), stages.get(trainer)
+        if step is None or fit is None or _trimming(step) == _trimming(fit):
+            continue
+        if not {getattr(step, "model", None), getattr(step, "full_model", None)} & set(trained.values()):
+            continue  # a given model file: its windows are checked when it is read
+        problems.append(
+            f"{step.key_name('in_window')}, {step.key_name('out_window')}: {stage} would run the model "
+            f"that {trainer} trains with {step.in_window} -> {step.out_window} bp, but that model maps "
+            f"{fit.in_window} -> {fit.out_window} bp ({fit.key_name('in_window')}, "
+            f"{fit.key_name('out_window')}); give {stage} the same in_window - out_window, or set "
+            "the windows once at the top level")
+    return problems
+
+
+def _validate_set(model: type[StepConfig], data: dict, source: str, origins: dict[str, str]):
     """`model` from the non-null values of `data` (the others take their defaults)."""
-    return _validate(model, {k: v for k, v in data.items() if v is not None}, source)
+    return _validate(model, {k: v for k, v in data.items() if v is not None}, source, origins=origins)
 
 
 def _reads_lists(config: StepConfig, key: str):
@@ -809,7 +960,7 @@ def prepare_inputs(config: StepConfig, source: str = "<config>",
             raise InputError(f"{source}: {err}") from None
 
     folder = f"{results}/{pipeline_name(config)}/inputs"
-    fit = _merge(config, "fit")
+    fit, fit_origin = _merge(config, "fit")
     chrombpnet = is_chrombpnet(config)
     stranded = config.stranded if config.stranded is not None else not chrombpnet
     top, blocks = {}, {}
@@ -838,7 +989,8 @@ def prepare_inputs(config: StepConfig, source: str = "<config>",
             raw[key] = list(fit_paths)
             stages[f"{key}_bigwig"] = _validate_set(ReadsConfig, {
                 "sequences": fit.get("sequences"), "role": key, "reads": fit_paths, "stranded": stranded,
-                "read_shift": config.read_shift, "bigwigs": bigwigs}, source)
+                "read_shift": config.read_shift, "bigwigs": bigwigs}, source,
+                {"reads": fit_origin.get(key, key), "sequences": fit_origin.get("sequences", "sequences")})
     if not fit.get("loci"):
         if "signals" not in raw:
             raise InputError(f"{source}: missing required key 'loci': give peaks (BED or narrowPeak), "
@@ -847,14 +999,17 @@ def prepare_inputs(config: StepConfig, source: str = "<config>",
         stages["call_peaks"] = _validate_set(PeakCallingConfig, {
             "sequences": fit.get("sequences"), "signals": raw["signals"], "controls": raw.get("controls"),
             "stranded": stranded, "peak_qvalue": config.peak_qvalue, "genome_size": config.genome_size,
-            "output_filename": top["loci"]}, source)
+            "output_filename": top["loci"]}, source,
+            {"signals": fit_origin.get("signals", "signals"), "controls": fit_origin.get("controls", "controls"),
+             "sequences": fit_origin.get("sequences", "sequences")})
     if chrombpnet and config.negatives is None:
         top["negatives"] = f"{folder}/negatives.bed"
         stages["negatives"] = _validate_set(NegativesConfig, {
             "sequences": fit.get("sequences"), "loci": fit.get("loci") or top["loci"],
             "chroms": [*fit.get("training_chroms", []), *fit.get("validation_chroms", [])],
             "in_window": fit.get("in_window"), "exclusion_lists": config.exclusion_lists,
-            "random_state": fit.get("random_state"), "output_filename": top["negatives"]}, source)
+            "random_state": fit.get("random_state"), "output_filename": top["negatives"]}, source,
+            {"loci": fit_origin.get("loci", "loci"), "sequences": fit_origin.get("sequences", "sequences")})
     if not stages:
         return config, stages
     updates = dict(top)

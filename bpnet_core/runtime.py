@@ -113,6 +113,8 @@ def run_logged(func: Callable[..., Any], *args: Any, log_path: str | os.PathLike
             log.error("%s", err)
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
+    except BrokenPipeError:
+        raise  # the reader of stdout left (`| head`): not a failure of the stage
     except Exception:
         # In the log file too, where the batch summary looks for failures.
         log.removeHandler(console)

@@ -36,6 +36,19 @@ def _load_datasets():
 
 
 DATASETS = _load_datasets()
+
+
+def _say_plan():
+    """Which models each dataset trains or takes as given, and likely mistakes; once per run."""
+    if not workflow.is_main_process:
+        return
+    for dataset in DATASETS.values():
+        for warning in dataset.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"plan: {dataset.plan()}", file=sys.stderr)
+
+
+_say_plan()
 # A batch run also writes a cross-dataset summary, named after its sheet.
 BATCH = batch_name(config, CONFIG_SOURCE)
 
