@@ -652,6 +652,8 @@ def detect_kind(data: dict) -> str:
         return "marginalize"
     if "performance_filename" in data:
         return "evaluate"
+    if "model" in data and data.get("signals") and not {"profile_filename", "counts_filename"} & data.keys():
+        return "evaluate"  # a model and the observed signals to compare it with
     if "n_seqlets" in data:
         return "modisco_motifs"
     if "model" in data:
@@ -822,8 +824,10 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
         inherit(stage, "model", paths[readout], readout, replace=not own)
     inherit("evaluate", "model", paths["model"], "model", replace=True)
     if chrombpnet:
-        # ChromBPNet adds the two models' outputs: the same windows.
-        for key in ("in_window", "out_window"):
+        # ChromBPNet adds the two models' outputs: the same windows, the
+        # same data and chromosome split.
+        for key in ("in_window", "out_window", "training_chroms", "validation_chroms", "sequences",
+                    "signals"):
             copy("bias_fit", key, "fit")
         if "loci" not in origin["bias_fit"] or origin["bias_fit"]["loci"] == "loci":
             inherit("bias_fit", "loci", config.negatives, "negatives", replace=True)
@@ -846,6 +850,9 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
         for key, from_key in (("sequences", "sequences"), ("chroms", "validation_chroms")):
             copy("bias_free_qc", key, "fit", from_key)
         copy("bias_free_qc", "motifs", "modisco_report")
+        # Motifs are inserted into background, not into peaks that hold motifs already.
+        if origin["marginalize"].get("loci") in (None, "loci"):
+            inherit("marginalize", "loci", config.negatives, "negatives", replace=True)
     # Evaluation is on the validation chromosomes of the fit, at the peaks
     # that predict uses, against the signals the model was trained on.
     copy("evaluate", "chroms", "fit", "validation_chroms")

@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, warn
 
 # Lines of a BED file that hold no interval (UCSC's tools skip them too).
 _HEADER_PREFIXES = ("#", "track", "browser")
@@ -34,7 +34,9 @@ def require_file(path: str | os.PathLike, key: str) -> Path:
     """`path` as a Path, or an InputError naming the config `key`."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: file not found (config key '{key}')")
+        # Relative paths are relative to the working directory, not to the config file.
+        tried = "" if path.is_absolute() else f"; looked for {path.absolute()}"
+        raise InputError(f"{path}: file not found (config key '{key}'{tried})")
     return path
 
 
@@ -319,6 +321,38 @@ def read_meme(path: str | os.PathLike, key: str = "motifs") -> dict[str, np.ndar
     return motifs
 
 
+def meme_names(path: str | os.PathLike) -> dict[str, str]:
+    """The alternate names of a MEME file's motifs: ``MOTIF MA0374.2 RSC3`` -> ``{"MA0374.2": "RSC3"}``.
+
+    `read_meme` keys motifs by their ID (the first word); databases such as
+    JASPAR put the TF's name second, which is what a reader looks for.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A MEME (minimal format) file.
+
+    Returns
+    -------
+    dict
+        Motif ID -> alternate name, for the motifs that have one (other
+        words after the name are kept, space-separated).
+    """
+    names = {}
+    with open(path) as handle:
+        for line in handle:
+            fields = line.split()
+            if len(fields) > 2 and fields[0] == "MOTIF":
+                names[fields[1]] = " ".join(fields[2:])
+    return names
+
+
+def motif_label(motif_id: str, names: dict[str, str]) -> str:
+    """``"RSC3 (MA0374.2)"`` when `names` has the ID's alternate name, else the ID."""
+    name = names.get(motif_id)
+    return f"{name} ({motif_id})" if name and name != motif_id else motif_id
+
+
 # --------------------------------------------------------------------------
 # FASTA and bigWig
 
@@ -327,8 +361,15 @@ def fasta_chrom_sizes(path: str | os.PathLike, key: str = "sequences") -> dict[s
     """Chromosome name -> length of a FASTA file, from its .fai index.
 
     The index is built (by pyfaidx) when it is missing.
+
+    Raises
+    ------
+    InputError
+        Naming the file and `key`: missing, gzip-compressed, not FASTA, or
+        an index that cannot be written or read.
     """
     path = require_file(path, key)
+    _refuse_gzip_fasta(path, key)
     fai = Path(f"{path}.fai")
     if not fai.is_file():
         import pyfaidx
@@ -343,11 +384,50 @@ def fasta_chrom_sizes(path: str | os.PathLike, key: str = "sequences") -> dict[s
                 f"not writable; create one with `samtools faidx {path}` or copy the FASTA "
                 "to a writable folder"
             ) from None
+    return _read_fai(fai, key)
+
+
+def _refuse_gzip_fasta(path: Path, key: str) -> None:
+    """Raise InputError when the FASTA is gzip-compressed (plain gzip or bgzip).
+
+    pyfaidx, which every sequence reader here goes through (tangermeme's
+    `extract_loci` included), reads bgzip only with BioPython, which is not
+    a dependency; without this check a gzipped FASTA ends in an ImportError
+    traceback. The magic bytes, not the name, decide: ``hg38.fa`` may be
+    gzipped and ``x.fa.gz`` may not be.
+    """
+    try:
+        compressed = _is_gzip(path)
+    except OSError as err:
+        raise InputError(f"{path} (config key '{key}'): cannot read the FASTA ({err.strerror})") from None
+    if not compressed:
+        return
+    if path.name.endswith(".gz"):
+        plain = path.with_name(path.name[:-3])
+        command = f"gunzip -k {path}"
+    else:  # gunzip refuses a name without .gz
+        plain = path.with_name(f"{path.stem}.uncompressed.fa")
+        command = f"gunzip -c {path} > {plain}"
+    raise InputError(
+        f"{path} (config key '{key}'): the FASTA is gzip-compressed, which is not supported "
+        f"(bgzip neither); decompress it with `{command}` and set '{key}' to {plain}"
+    )
+
+
+def _read_fai(fai: Path, key: str) -> dict[str, int]:
+    """Chromosome name -> length from a .fai index (name, length, ... per line)."""
     sizes = {}
-    with open(fai) as handle:
-        for line in handle:
-            fields = line.split("\t")
-            sizes[fields[0]] = int(fields[1])
+    try:
+        with open(fai) as handle:
+            for line in handle:
+                fields = line.split("\t")
+                sizes[fields[0]] = int(fields[1])
+    except (OSError, IndexError, ValueError):
+        # A truncated index, e.g. from a killed indexing job: rebuilding fixes it.
+        raise InputError(
+            f"{fai} (config key '{key}'): the FASTA index cannot be read; delete it so that "
+            "it is rebuilt, or rebuild it with `samtools faidx`"
+        ) from None
     return sizes
 
 
@@ -366,6 +446,75 @@ def bigwig_chrom_sizes(path: str | os.PathLike, key: str) -> dict[str, int]:
         return dict(handle.chroms())
     finally:
         handle.close()
+
+
+# The sample `warn_if_not_counts` reads: enough values to see a fold-change
+# track, read in windows small enough that a dense base-resolution bigWig
+# yields at most ~100k intervals per call, over a bounded stretch of a few
+# chromosomes, so that a 3 GB human bigWig is checked in well under a second.
+_SAMPLE_VALUES = 5000
+_SAMPLE_WINDOW = 100_000
+_SAMPLE_WINDOWS_PER_CHROM = 20
+_SAMPLE_CHROMS = 3
+# float32 storage and averaging tools leave counts a hair off whole numbers.
+_COUNT_TOLERANCE = 1e-3
+
+# Real paths already checked in this process: a workflow checks the same
+# bigWig in several stages, and one warning per file is enough.
+_COUNTS_CHECKED: set[str] = set()
+
+
+def bigwig_sample_values(path: str | os.PathLike) -> np.ndarray:
+    """Non-zero values from the start of the first few chromosomes of a bigWig.
+
+    Returns
+    -------
+    numpy.ndarray
+        Up to about ``_SAMPLE_VALUES`` values (one per interval, whatever
+        its span), float64; empty when the sampled stretch holds no data.
+    """
+    import pyBigWig
+
+    values: list[float] = []
+    handle = pyBigWig.open(os.fspath(path))
+    try:
+        for chrom, size in list(handle.chroms().items())[:_SAMPLE_CHROMS]:
+            for start in range(0, min(size, _SAMPLE_WINDOW * _SAMPLE_WINDOWS_PER_CHROM), _SAMPLE_WINDOW):
+                intervals = handle.intervals(chrom, start, min(start + _SAMPLE_WINDOW, size)) or ()
+                values.extend(value for _, _, value in intervals if value != 0)
+                if len(values) >= _SAMPLE_VALUES:
+                    return np.asarray(values, dtype=np.float64)
+    finally:
+        handle.close()
+    return np.asarray(values, dtype=np.float64)
+
+
+def warn_if_not_counts(path: str | os.PathLike, key: str) -> None:
+    """Warn when a bigWig's values do not look like read counts.
+
+    BPNet is trained on counts of read ends; a fold-change, p-value or
+    normalised-coverage bigWig (common ENCODE downloads) trains without error
+    on the wrong thing. A sample of values (`bigwig_sample_values`) that
+    holds a negative or non-whole number is reported, once per file and
+    process. A file that cannot be read is left to the other checks.
+    """
+    real = os.path.realpath(path)
+    if real in _COUNTS_CHECKED:
+        return
+    _COUNTS_CHECKED.add(real)
+    try:
+        values = bigwig_sample_values(path)
+    except RuntimeError:  # pyBigWig's word for an unreadable file
+        return
+    values = values[np.isfinite(values)]
+    bad = values[(values < 0) | (np.abs(values - np.round(values)) > _COUNT_TOLERANCE)]
+    if bad.size:
+        warn(
+            f"{path} (config key '{key}'): {bad.size} of {values.size} sampled values are not "
+            f"read counts (e.g. {bad[0]:g}); this looks like a fold-change, p-value or normalised "
+            "track, and BPNet would be trained on it as counts: give the bigWig of raw read-end "
+            "counts, or the BAM / fragments file"
+        )
 
 
 def write_bigwig(
