@@ -35,7 +35,7 @@ def require_file(path: str | os.PathLike, key: str) -> Path:
     path = Path(path)
     if not path.is_file():
         # Relative paths are relative to the working directory, not to the config file.
-        tried = "" if path.is_absolute() else f"; looked for {path.absolute()}"
+        tried = "" if path.is_absolute() else f"; looked for {os.path.abspath(path)}"
         raise InputError(f"{path}: file not found (config key '{key}'{tried})")
     return path
 

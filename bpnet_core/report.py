@@ -2,7 +2,9 @@
 
 Every figure is embedded as a base64 PNG, so the page opens offline and can
 be moved or mailed on its own. A section appears only when the stage that
-feeds it wrote its files; otherwise a one-line note says the stage did not run.
+feeds it wrote its files; otherwise a one-line note says the stage did not run,
+unless the section does not apply to the run (no input made from raw files; the
+ChromBPNet checks on a BPNet page). The page is titled by its pipeline.
 """
 
 from __future__ import annotations
@@ -17,16 +19,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyBigWig
+import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import PathPatch
 from matplotlib.textpath import TextPath
+from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import Affine2D
 
-from .io import atomic_output
+from .io import atomic_output, meme_names, motif_label
 from .marginalize import figure_name
-from .models import load_model
+from .models import ChromBPNet, load_model
 from .predict import predicted_tracks
 
 ALPHABET = "ACGT"
@@ -73,10 +77,8 @@ def _resolve(path: str, results_dir: Path) -> Path:
     return results_dir.parent.parent / path
 
 
-def _training(results_dir: Path, name: str) -> str | None:
-    history_path = results_dir / "fit" / f"{name}.history.tsv"
-    if not history_path.is_file():
-        return None
+def _history(history_path: Path, model_path: Path) -> str:
+    """Loss curves of one training run, with its chosen checkpoint, time and model facts."""
     history = pd.read_csv(history_path, sep="\t")
     best = history.loc[history["valid_loss"].idxmin()]
     figure = Figure(figsize=(10, 3.2))
@@ -96,7 +98,6 @@ def _training(results_dir: Path, name: str) -> str | None:
         "training seconds": f"{last['elapsed_s']:.1f}",
         "examples / s": f"{last['examples_per_s']:.1f}",
     }
-    model_path = results_dir / "fit" / f"{name}.torch"
     if model_path.is_file():
         metadata = load_model(model_path).metadata
         if "device" in metadata:
@@ -105,6 +106,23 @@ def _training(results_dir: Path, name: str) -> str | None:
             facts["parameters"] = f"{metadata['n_parameters']:,}"
     items = "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in facts.items())
     return f"<ul>{items}</ul>\n{_png(figure)}"
+
+
+def _training(results_dir: Path, name: str) -> str | None:
+    """The main model's training curves and, for ChromBPNet, those of its bias model."""
+    main = (results_dir / "fit" / f"{name}.history.tsv", results_dir / "fit" / f"{name}.torch")
+    bias = (results_dir / "bias_fit" / f"{name}.bias.history.tsv",
+            results_dir / "bias_fit" / f"{name}.bias.torch")
+    if not bias[0].is_file():
+        return _history(*main) if main[0].is_file() else None
+    # ChromBPNet trains twice: the bias model first, then the accessibility
+    # model on top of it (frozen); a bias model that did not fit explains a lot.
+    parts = []
+    if main[0].is_file():
+        parts.append(f"<h3>ChromBPNet model (accessibility model over the frozen bias model)</h3>\n"
+                     f"{_history(*main)}")
+    parts.append(f"<h3>Bias model</h3>\n{_history(*bias)}")
+    return "\n".join(parts)
 
 
 def _performance(results_dir: Path, name: str) -> str | None:
@@ -157,6 +175,106 @@ def _logo(ax, scores: np.ndarray, sequence: str) -> None:
     ax.axhline(0, color="black", linewidth=0.5)
 
 
+def coordinate_axis(ax, chrom: str) -> None:
+    """Label `ax`'s x axis with genomic coordinates (``20,009,000``), not an offset (``+2.0009e7``)."""
+    # A FuncFormatter has no offset text: every tick reads as the position itself.
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+    ax.set_xlabel(f"{chrom} (bp)")
+
+
+def _draw_tracks(ax, positions: np.ndarray, tracks: np.ndarray, color: str, label: str,
+                 width: float = 0.9) -> None:
+    """Per-base tracks (S, L); stranded pairs as in BPNet: plus drawn up, minus drawn down."""
+    stranded = len(tracks) % 2 == 0
+    for track in range(len(tracks)):
+        sign = -1 if stranded and track % 2 else 1
+        ax.plot(positions, sign * tracks[track], color=color, linewidth=width,
+                label=label if track == 0 else None)
+
+
+def locus_figure(chrom: str, start: int, observed: np.ndarray, predicted: np.ndarray, title: str,
+                 prediction_label: str = "predicted", bias_free: np.ndarray | None = None,
+                 logo: tuple[np.ndarray, str, int] | None = None) -> Figure:
+    """One example locus: observed against predicted reads, then (optionally) the
+    bias-free prediction on its own axis and a contribution logo.
+
+    Parameters
+    ----------
+    chrom : str
+    start : int
+        Genomic position of the first base of the tracks.
+    observed, predicted : numpy.ndarray, shape (S, L)
+        Reads per base; `predicted` is the prediction of the model of the observed
+        reads (for ChromBPNet, the full model, bias included).
+    title : str
+    prediction_label : str
+        Legend entry of `predicted`.
+    bias_free : numpy.ndarray, shape (S, L), optional
+        ChromBPNet's accessibility (bias-free) prediction; it is far below the
+        observed reads, so it gets an axis of its own.
+    logo : (scores, sequence, start), optional
+        Contributions and bases of a central stretch, and its first base's position.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    rows = ["tracks"] + (["bias_free"] if bias_free is not None else []) + (["logo"] if logo else [])
+    ratios = {"tracks": 2, "bias_free": 1.2, "logo": 1}
+    figure = Figure(figsize=(10, 1.4 + 1.4 * sum(ratios[row] for row in rows)))
+    axes = dict(zip(rows, figure.subplots(len(rows), 1, squeeze=False,
+                                          gridspec_kw={"height_ratios": [ratios[row] for row in rows]})[:, 0]))
+    positions = np.arange(start, start + observed.shape[-1])
+    stranded = len(observed) % 2 == 0
+    ylabel = "reads (+ up, - down)" if stranded else "reads"
+
+    track_ax = axes["tracks"]
+    _draw_tracks(track_ax, positions, observed, "black", "observed", width=0.7)
+    _draw_tracks(track_ax, positions, predicted, "tab:red", prediction_label)
+    track_ax.axhline(0, color="grey", linewidth=0.5)
+    track_ax.set(title=title, ylabel=ylabel)
+    track_ax.legend(fontsize=8, loc="upper right")
+    coordinate_axis(track_ax, chrom)
+    if bias_free is not None:
+        free_ax = axes["bias_free"]
+        free_ax.sharex(track_ax)
+        _draw_tracks(free_ax, positions, bias_free, "tab:green", "predicted, accessibility model (bias removed)")
+        free_ax.axhline(0, color="grey", linewidth=0.5)
+        free_ax.set(ylabel=f"bias-free {ylabel}")
+        free_ax.legend(fontsize=8, loc="upper right")
+        coordinate_axis(free_ax, chrom)
+    if logo:
+        scores, sequence, logo_start = logo
+        _logo(axes["logo"], scores, sequence)
+        axes["logo"].set(ylabel="contribution", xlabel=f"central {len(scores)} bp: "
+                         f"{chrom}:{logo_start:,}-{logo_start + len(scores):,}")
+    figure.tight_layout()
+    return figure
+
+
+def _chrombpnet_tracks(model: ChromBPNet, one_hot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reads per base (S, L) the full model and its accessibility model predict from one input window.
+
+    The predict stage writes only one of the two (by default the accessibility
+    model's); three windows through the model on the CPU take well under a second.
+    """
+    X = torch.from_numpy(np.ascontiguousarray(one_hot[None], dtype=np.float32))
+    with torch.no_grad():
+        outputs = [model(X), model.accessibility(X)]
+    return tuple(predicted_tracks(logits.float().numpy(), counts.float().numpy().reshape(-1))[0]
+                 for logits, counts in outputs)
+
+
+def _central_logo(scores: np.ndarray, one_hot: np.ndarray, center: int) -> tuple[np.ndarray, str, int]:
+    """The `LOGO_WIDTH` central bases of an input window centred on `center`: their
+    contributions, sequence and first base's genomic position."""
+    middle = len(scores) // 2
+    window = slice(max(middle - LOGO_WIDTH // 2, 0), middle + LOGO_WIDTH // 2)
+    central = one_hot[:, window]
+    sequence = "".join(ALPHABET[i] if central[i, x] else "N" for x, i in enumerate(central.argmax(axis=0)))
+    return scores[window], sequence, center - one_hot.shape[-1] // 2 + window.start
+
+
 def _examples(results_dir: Path, name: str) -> str | None:
     needed = [results_dir / "attribute" / f"{name}.{part}" for part in ("loci.tsv", "attr.npz", "ohe.npz")]
     needed += [results_dir / "predict" / f"{name}.{part}.npz" for part in ("profile", "counts")]
@@ -179,10 +297,8 @@ def _examples(results_dir: Path, name: str) -> str | None:
     if matched.empty:
         return '<p class="missing">No attributed locus has a prediction.</p>'
 
-    metadata = load_model(needed[5]).metadata
-    signals = [_resolve(path, results_dir) for path in metadata["signals"]]
-    prediction_label = ("predicted, accessibility model (bias removed)" if metadata.get("kind") == "chrombpnet"
-                        else "predicted")
+    model = load_model(needed[5])
+    signals = [_resolve(path, results_dir) for path in model.metadata["signals"]]
     observed = {row.locus: _observed(signals, row.chrom, int(row.start), int(row.end))
                 for row in matched.itertuples()}
     matched["observed_total"] = matched["locus"].map(lambda locus: observed[locus].sum())
@@ -192,36 +308,31 @@ def _examples(results_dir: Path, name: str) -> str | None:
     parts = []
     for label, index in picks.items():
         row = matched.iloc[index]
+        locus = row["locus"]
         predicted = predicted_tracks(logits[[row["row"]]], log_counts[[row["row"]]])[0]
-        figure = Figure(figsize=(10, 4.2))
-        track_ax, logo_ax = figure.subplots(2, 1, gridspec_kw={"height_ratios": [2, 1]})
-        positions = np.arange(row["start"], row["end"])
-        stranded = len(predicted) % 2 == 0
-        # Stranded pairs as in BPNet: plus drawn up, minus drawn down.
-        for track in range(len(predicted)):
-            sign = -1 if stranded and track % 2 else 1
-            track_ax.plot(positions, sign * observed[row["locus"]][track], color="black", linewidth=0.7,
-                          label="observed" if track == 0 else None)
-            track_ax.plot(positions, sign * predicted[track], color="tab:red", linewidth=0.9,
-                          label=prediction_label if track == 0 else None)
-        track_ax.axhline(0, color="grey", linewidth=0.5)
-        track_ax.set(title=f"{label} observed counts: {row['chrom']}:{row['start']:,}-{row['end']:,} "
-                           f"(total {row['observed_total']:.0f})",
-                     ylabel="reads (+ up, - down)" if stranded else "reads")
-        track_ax.legend(fontsize=8, loc="upper right")
-        scores = projected[row["locus"]]
-        middle = len(scores) // 2
-        window = slice(max(middle - LOGO_WIDTH // 2, 0), middle + LOGO_WIDTH // 2)
-        one_hot = ohe[row["locus"], :, window]
-        sequence = "".join(ALPHABET[i] if one_hot[i, x] else "N" for x, i in enumerate(one_hot.argmax(axis=0)))
-        _logo(logo_ax, scores[window], sequence)
-        logo_ax.set(ylabel="contribution", xlabel=f"central {LOGO_WIDTH} bp")
-        figure.tight_layout()
+        prediction_label, bias_free = "predicted", None
+        if isinstance(model, ChromBPNet):
+            full, free = _chrombpnet_tracks(model, ohe[locus])
+            if full.shape == predicted.shape:
+                # The full model predicts the observed reads (bias included); the
+                # bias-free prediction is far below them and gets its own axis.
+                predicted, bias_free, prediction_label = full, free, "predicted, full model (bias included)"
+            else:
+                prediction_label = "predicted by the predict stage's model"
+        figure = locus_figure(
+            row["chrom"], int(row["start"]), observed[locus], predicted,
+            f"{label} observed counts: {row['chrom']}:{row['start']:,}-{row['end']:,} "
+            f"(total {row['observed_total']:.0f})",
+            prediction_label, bias_free, _central_logo(projected[locus], ohe[locus], int(row["center"])))
         parts.append(f"<h3>{label.capitalize()}</h3>\n{_png(figure)}")
+    if isinstance(model, ChromBPNet):
+        parts.insert(0, "<p>Observed reads against the full model's prediction (bias included), which "
+                        "predicts them; below, the accessibility model's bias-free prediction on its own "
+                        "axis: it leaves out the enzyme's share of the reads.</p>")
     return "\n".join(parts)
 
 
-def _motifs(results_dir: Path) -> str | None:
+def _motifs(results_dir: Path, names: dict[str, str]) -> str | None:
     report = results_dir / "modisco" / "report"
     if not (report / "motifs.tsv").is_file():
         return None
@@ -230,7 +341,7 @@ def _motifs(results_dir: Path) -> str | None:
     for _, motif in motifs.iterrows():
         logo_path = report / "logos" / f"{motif['pattern']}.cwm.fwd.png"
         logo = _img(logo_path.read_bytes(), f"{motif['pattern']} CWM") if logo_path.is_file() else ""
-        matches = [f"{html.escape(str(motif[f'match{i}']))} (q = {motif[f'qvalue{i}']:.2g})"
+        matches = [f"{html.escape(motif_label(str(motif[f'match{i}']), names))} (q = {motif[f'qvalue{i}']:.2g})"
                    for i in range(3) if f"match{i}" in motif and pd.notna(motif[f"match{i}"])]
         rows.append({"pattern": html.escape(motif["pattern"]), "seqlets": motif["n_seqlets"],
                      "forward CWM": logo, "matches": "<br>".join(matches)})
@@ -275,10 +386,12 @@ def _inputs(results_dir: Path) -> str | None:
                      f"{test.statistic:.3f} (p = {test.pvalue:.2g}).</p>\n{_png(figure)}")
     if not rows:
         return None
-    return "\n".join([_table(pd.DataFrame(rows)), *parts])
+    intro = ("<p>The pipeline made these model inputs from raw files (reads, or no peaks or "
+             "negatives given); the other inputs were used as given.</p>")
+    return "\n".join([intro, _table(pd.DataFrame(rows)), *parts])
 
 
-def _bias_qc(results_dir: Path) -> str | None:
+def _bias_qc(results_dir: Path, names: dict[str, str]) -> str | None:
     folder = results_dir / "bias_qc"
     if not (folder / "qc.json").is_file():
         return None
@@ -298,7 +411,7 @@ def _bias_qc(results_dir: Path) -> str | None:
         logo_path = folder / "motifs" / "logos" / f"{pattern['pattern']}.cwm.fwd.png"
         rows.append({"pattern": html.escape(pattern["pattern"]), "seqlets": pattern["n_seqlets"],
                      "forward CWM": _img(logo_path.read_bytes(), pattern["pattern"]) if logo_path.is_file() else "",
-                     "best match": html.escape(pattern["best_match"] or ""),
+                     "best match": html.escape(motif_label(pattern["best_match"] or "", names)),
                      "q": "" if pattern["qvalue"] is None else f"{pattern['qvalue']:.2g}",
                      "kind": pattern["kind"] + (f" ({pattern['complexity']})" if pattern.get("complexity") else "")})
     patterns = _table(pd.DataFrame(rows), escape=False) if rows else "<p>No TF-MoDISco pattern.</p>"
@@ -338,12 +451,13 @@ def bias_free_verdict(results_dir: str | os.PathLike) -> str | None:
             "marginalization with care; see <a href='#bias_free_qc'>Accessibility model QC</a>.</p>")
 
 
-def _marginalization(results_dir: Path) -> str | None:
+def _marginalization(results_dir: Path, names: dict[str, str]) -> str | None:
     folder = results_dir / "marginalize"
     if not (folder / "summary.tsv").is_file():
         return None
     summary = pd.read_csv(folder / "summary.tsv", sep="\t")
-    parts = [_table(summary)]
+    shown = summary.assign(motif=summary["motif"].map(lambda motif: motif_label(motif, names)))
+    parts = [_table(shown)]
     bar = folder / "figures" / "delta_log_counts.png"
     if bar.is_file():
         parts.append(_img(bar.read_bytes(), "change in predicted log counts per motif"))
@@ -351,7 +465,7 @@ def _marginalization(results_dir: Path) -> str | None:
     for index in summary["delta_log_counts"].nlargest(N_MARGINALIZE_FIGURES).index:
         path = folder / "figures" / figure_name(index, summary.loc[index, "motif"])
         if path.is_file():
-            parts.append(f"<h3>{html.escape(summary.loc[index, 'motif'])}</h3>\n"
+            parts.append(f"<h3>{html.escape(shown.loc[index, 'motif'])}</h3>\n"
                          f"{_img(path.read_bytes(), summary.loc[index, 'motif'])}")
     return "\n".join(parts)
 
@@ -363,6 +477,40 @@ def _config(config_params: dict | None) -> str | None:
         f"<details><summary>{html.escape(str(stage))}</summary>"
         f"<pre>{html.escape(json.dumps(params, indent=2, sort_keys=True, default=str))}</pre></details>"
         for stage, params in config_params.items())
+
+
+def pipeline_kind(results_dir: str | os.PathLike, name: str, config_params: dict | None = None) -> str:
+    """``"ChromBPNet"`` or ``"BPNet"``: the pipeline that made `results_dir`.
+
+    From the stages of `config_params` (only ChromBPNet has a bias model), the
+    bias-model folders, or else the fitted model's metadata.
+    """
+    if config_params and {"bias_fit", "bias_qc"} & config_params.keys():
+        return "ChromBPNet"
+    results_dir = Path(results_dir)
+    if any((results_dir / folder).is_dir() for folder in ("bias_fit", "bias_qc", "bias_free_qc")):
+        return "ChromBPNet"
+    model_path = results_dir / "fit" / f"{name}.torch"
+    if model_path.is_file() and load_model(model_path).metadata.get("kind") == "chrombpnet":
+        return "ChromBPNet"
+    return "BPNet"
+
+
+def motif_names(config_params: dict | None, base: Path) -> dict[str, str]:
+    """Motif ID -> TF name, from every motif database the stages of `config_params` name.
+
+    A database that cannot be read gives no names (its stage reported it);
+    relative paths are resolved as `_resolve` does, from ``results/<name>/`` `base`.
+    """
+    names: dict[str, str] = {}
+    for params in (config_params or {}).values():
+        paths = params.get("motifs") if isinstance(params, dict) else None
+        for path in [paths] if isinstance(paths, str) else (paths or []):
+            try:
+                names.update(meme_names(_resolve(path, base)))
+            except (OSError, UnicodeDecodeError):
+                continue
+    return names
 
 
 def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html: str | os.PathLike,
@@ -378,46 +526,57 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
     output_html : str or os.PathLike
         The page to write (atomically); figures are embedded as base64 PNGs.
     config_params : dict, optional
-        Stage -> effective parameters, shown as collapsible JSON.
+        Stage -> effective parameters, shown as collapsible JSON; the motif
+        databases they name give the TF names of the motif matches.
 
     Returns
     -------
     list of str
         The ids of the sections written, in page order, among ``inputs``, ``training``,
         ``bias_qc``, ``bias_free_qc``, ``performance``, ``examples``, ``motifs``,
-        ``marginalization`` and ``config``. A ChromBPNet run's page opens with the
-        accessibility model's verdict. A section whose stage did not run is replaced by a note.
+        ``marginalization`` and ``config``. The page is titled by its pipeline
+        (`pipeline_kind`); a ChromBPNet run's page opens with the accessibility
+        model's verdict. A section whose stage did not run is replaced by a note,
+        except ``inputs`` (only when inputs were made from raw files) and, on a
+        BPNet page, the ChromBPNet sections, which are left out.
     """
     results_dir = Path(results_dir)
+    kind = pipeline_kind(results_dir, name, config_params)
+    chrombpnet = kind == "ChromBPNet"
+    names = motif_names(config_params, results_dir)
+    # A note of None leaves the section out silently: a note for what does not
+    # apply (nothing converted; no bias model in BPNet) reads as a claim.
     sections = [
-        ("inputs", "Inputs made from raw files", "every input was given as the models read it",
-         lambda: _inputs(results_dir)),
+        ("inputs", "Inputs made from raw files", None, lambda: _inputs(results_dir)),
         ("training", "Training", "the fit stage did not run", lambda: _training(results_dir, name)),
-        ("bias_qc", "Bias model QC", "no ChromBPNet bias model in this run", lambda: _bias_qc(results_dir)),
-        ("bias_free_qc", "Accessibility model QC", "no ChromBPNet accessibility model check in this run",
-         lambda: _bias_free(results_dir)),
+        ("bias_qc", "Bias model QC", "the bias model was not checked" if chrombpnet else None,
+         lambda: _bias_qc(results_dir, names)),
+        ("bias_free_qc", "Accessibility model QC",
+         "the accessibility model was not checked" if chrombpnet else None, lambda: _bias_free(results_dir)),
         ("performance", "Performance", "the evaluate stage did not run", lambda: _performance(results_dir, name)),
         ("examples", "Example loci", "the predict or attribute stage did not run",
          lambda: _examples(results_dir, name)),
-        ("motifs", "Motifs", "the TF-MoDISco stage did not run", lambda: _motifs(results_dir)),
+        ("motifs", "Motifs", "the TF-MoDISco stage did not run", lambda: _motifs(results_dir, names)),
         ("marginalization", "Marginalization", "the marginalize stage did not run",
-         lambda: _marginalization(results_dir)),
+         lambda: _marginalization(results_dir, names)),
         ("config", "Effective configuration", "no configuration was given", lambda: _config(config_params)),
     ]
     written, body = [], []
     for section_id, title, note, build in sections:
         content = build()
         if content is None:
-            body.append(f'<p class="missing">{title}: {note}.</p>')
+            if note is not None:
+                body.append(f'<p class="missing">{title}: {note}.</p>')
             continue
         written.append(section_id)
         body.append(f'<h2 id="{section_id}">{title}</h2>\n{content}')
+    heading = f"{kind} report: {html.escape(name)}"
     page = f"""<!DOCTYPE html>
 <html lang="en">
-<head><meta charset="utf-8"><title>BPNet report: {html.escape(name)}</title>
+<head><meta charset="utf-8"><title>{heading}</title>
 <style>{_STYLE}</style></head>
 <body>
-<h1>BPNet report: {html.escape(name)}</h1>
+<h1>{heading}</h1>
 {bias_free_verdict(results_dir) or ""}
 {chr(10).join(body)}
 </body>

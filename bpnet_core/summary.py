@@ -2,21 +2,27 @@
 
 Built from the files each dataset's run left under ``results/<name>/``, so it
 can be written at any time: finished datasets show their results, the
-others show how far they got, and a failed stage shows its error.
+others show how far they got, and a failed stage shows its error. A finished
+dataset whose results were made from another config than the one it names
+now (its stage parameters, or input files newer than its report) is "stale".
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
 import re
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-from .io import atomic_output, write_tsv
+from .config import RUNTIME_KEYS, parse_config, pipeline_stages, read_config
+from .errors import InputError
+from .io import atomic_output, meme_names, motif_label, write_text, write_tsv
 
 N_MOTIFS = 3
 # Stage -> a file that exists once it has finished, under results/<name>/.
@@ -30,6 +36,105 @@ _STAGE_FILES = {
     "marginalize": "marginalize/summary.tsv",
 }
 _ERROR_LINE = re.compile(r"^\S+ \S+ (?:ERROR|CRITICAL) (.*)$")
+# The stage parameters a run used, written by the report rule next to the report.
+RUN_PARAMS = "{name}.params.json"
+# Stage keys naming input files, whose modification times are checked against the report.
+_INPUT_KEYS = ("sequences", "signals", "controls", "loci", "negatives", "peaks", "motifs", "reads",
+               "exclusion_lists", "model", "full_model", "bias_model", "accessibility_model")
+N_CHANGES = 3  # changes named in a stale dataset's detail
+
+
+def run_params(config_params: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Stage -> parameters as compared between runs: plain JSON data without `RUNTIME_KEYS`.
+
+    Turning on ``verbose`` or moving to another device reruns nothing (see
+    `bpnet_core.config.StageParams`), so it does not make results stale either.
+    """
+    return json.loads(json.dumps({stage: {k: v for k, v in params.items() if k not in RUNTIME_KEYS}
+                                  for stage, params in config_params.items()}, sort_keys=True, default=str))
+
+
+def write_run_params(path: str | os.PathLike, config_params: Mapping[str, Mapping[str, Any]]) -> None:
+    """Record the stage parameters a run used (`run_params`) as JSON, for `dataset_status`."""
+    write_text(path, json.dumps(run_params(config_params), indent=1, sort_keys=True) + "\n")
+
+
+def current_params(source: str, results_dir: str | os.PathLike = "results") -> dict[str, dict[str, Any]]:
+    """`run_params` of the config file `source` as the workflow would run it now.
+
+    Relative paths in a config are relative to the workflow's working
+    directory, the parent of `results_dir`; which models are given or trained
+    depends on the files there, so the stages are built from there.
+
+    Raises
+    ------
+    InputError
+        When the config cannot be read or is invalid.
+    """
+    source_path = Path(source).resolve()
+    with contextlib.chdir(Path(results_dir).resolve().parent):
+        stages = pipeline_stages(parse_config(read_config(source_path), source=source), source=source)
+    return run_params({stage: step.to_params() for stage, step in stages.items()})
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def params_changes(recorded: Mapping[str, Mapping], current: Mapping[str, Mapping]) -> list[str]:
+    """What differs between two `run_params`, one line per change, e.g. ``max_epochs 2 -> 3 (fit)``.
+
+    A top-level key feeds many stages; each change is named once, with the stages it reaches.
+    """
+    changes: dict[str, list[str]] = {}
+    for stage in [*current, *(stage for stage in recorded if stage not in current)]:
+        if stage not in recorded:
+            changes.setdefault("stage added", []).append(stage)
+            continue
+        if stage not in current:
+            changes.setdefault("stage removed", []).append(stage)
+            continue
+        old, new = recorded[stage], current[stage]
+        for key in [*new, *(key for key in old if key not in new)]:
+            if old.get(key) != new.get(key):
+                change = f"{key} {_short(old.get(key))} -> {_short(new.get(key))}"
+                changes.setdefault(change, []).append(stage)
+    return [f"{change}: {', '.join(stages)}" if change.startswith("stage ") else f"{change} ({', '.join(stages)})"
+            for change, stages in changes.items()]
+
+
+def _resolve(path: str, workdir: Path) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else workdir / path
+
+
+def newer_inputs(current: Mapping[str, Mapping], than: float, workdir: Path) -> list[str]:
+    """The input files named by the stages of `current` modified after time `than`."""
+    newer = set()
+    for params in current.values():
+        for key in _INPUT_KEYS:
+            paths = params.get(key)
+            for path in [paths] if isinstance(paths, str) else (paths or []):
+                resolved = _resolve(path, workdir)
+                if resolved.is_file() and resolved.stat().st_mtime > than:
+                    newer.add(path)
+    return sorted(newer)
+
+
+def _staleness(folder: Path, name: str, current: Mapping[str, Mapping]) -> str | None:
+    """Why the results in `folder` are not those of the `current` config, or None."""
+    record = folder / RUN_PARAMS.format(name=name)
+    if record.is_file():
+        changes = params_changes(json.loads(record.read_text()), current)
+        if changes:
+            more = f" (+{len(changes) - N_CHANGES} more)" if len(changes) > N_CHANGES else ""
+            return f"config changed: {'; '.join(changes[:N_CHANGES])}{more}; rerun snakemake"
+    newer = newer_inputs(current, (folder / f"{name}.report.html").stat().st_mtime, folder.parent.parent)
+    if newer:
+        more = f" (+{len(newer) - N_CHANGES} more)" if len(newer) > N_CHANGES else ""
+        return f"inputs newer than the report: {', '.join(newer[:N_CHANGES])}{more}; rerun snakemake"
+    return None
 
 
 def _first_error(log_path: Path) -> str | None:
@@ -42,19 +147,32 @@ def _first_error(log_path: Path) -> str | None:
     return None
 
 
-def dataset_status(results_dir: str | os.PathLike, name: str) -> tuple[str, str]:
+def dataset_status(results_dir: str | os.PathLike, name: str,
+                   current: Mapping[str, Mapping] | None = None) -> tuple[str, str]:
     """``(status, detail)`` of one dataset from its result folder.
+
+    Parameters
+    ----------
+    results_dir : path
+        The folder holding ``<name>/``.
+    name : str
+    current : dict, optional
+        `current_params` of the dataset's config now; without it a written
+        report means ``"done"``.
 
     Returns
     -------
     tuple of str
-        ``"done"`` once its report is written; ``"failed"`` when a stage log
-        recorded an error (detail: ``<log>: <message>``); else ``"not done"``
-        (detail: the stages finished so far).
+        ``"done"`` once its report is written, unless ``"stale"``: the report's
+        run recorded other stage parameters than `current`, or an input file
+        is newer than the report (detail: what changed); ``"failed"`` when a
+        stage log recorded an error (detail: ``<log>: <message>``); else
+        ``"not done"`` (detail: the stages finished so far).
     """
     folder = Path(results_dir) / name
     if (folder / f"{name}.report.html").is_file():
-        return "done", ""
+        stale = _staleness(folder, name, current) if current is not None else None
+        return ("stale", stale) if stale else ("done", "")
     for log_path in sorted((folder / "logs").glob("*.log")):
         message = _first_error(log_path)
         if message is not None:
@@ -72,8 +190,20 @@ def _training_seconds(folder: Path, name: str) -> float:
     return float(sum(seconds)) if seconds else np.nan
 
 
-def _top_motifs(folder: Path, n: int = N_MOTIFS) -> dict:
-    """The `n` TF-MoDISco patterns with the most seqlets, each with its best database match."""
+def _motif_names(params: Mapping[str, Mapping] | None, workdir: Path) -> dict[str, str]:
+    """Motif ID -> TF name, from the report's motif database (see `bpnet_core.io.meme_names`)."""
+    path = ((params or {}).get("modisco_report") or {}).get("motifs")
+    if not path:
+        return {}
+    try:
+        return meme_names(_resolve(path, workdir))
+    except (OSError, UnicodeDecodeError):
+        return {}
+
+
+def _top_motifs(folder: Path, n: int = N_MOTIFS, names: Mapping[str, str] | None = None) -> dict:
+    """The `n` TF-MoDISco patterns with the most seqlets, each with its best database match
+    and that match's TF name (``motif<i>_match_name``, empty when the database has none)."""
     path = folder / "modisco" / "report" / "motifs.tsv"
     if not path.is_file():
         return {}
@@ -83,6 +213,7 @@ def _top_motifs(folder: Path, n: int = N_MOTIFS) -> dict:
         row[f"motif{i}"] = motif["pattern"]
         row[f"motif{i}_seqlets"] = int(motif["n_seqlets"])
         row[f"motif{i}_match"] = motif.get("match0") if pd.notna(motif.get("match0")) else ""
+        row[f"motif{i}_match_name"] = (names or {}).get(row[f"motif{i}_match"], "")
         row[f"motif{i}_qvalue"] = motif.get("qvalue0", np.nan)
     return row
 
@@ -100,18 +231,23 @@ def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike 
     Returns
     -------
     pandas.DataFrame
-        Columns ``dataset, status, detail, config``, the evaluation metrics of
+        Columns ``dataset, status, detail, config, pipeline`` (BPNet or
+        ChromBPNet; see `dataset_status` for the status), the evaluation metrics of
         ``evaluate/<name>.performance.tsv``, ``bias_free`` (ChromBPNet: "yes" or
         "NO", the accessibility model's QC verdict), ``training_s`` (wall seconds of
         training, bias model included) and, for the top patterns,
-        ``motif<i>``, ``motif<i>_seqlets``, ``motif<i>_match``, ``motif<i>_qvalue``.
-        Missing results are empty.
+        ``motif<i>``, ``motif<i>_seqlets``, ``motif<i>_match``, ``motif<i>_match_name``,
+        ``motif<i>_qvalue``. Missing results are empty.
     """
     rows = []
     for name, source in datasets.items():
         folder = Path(results_dir) / name
-        status, detail = dataset_status(results_dir, name)
-        row = {"dataset": name, "status": status, "detail": detail, "config": source}
+        current, problem = _current(source, results_dir)
+        status, detail = dataset_status(results_dir, name, current)
+        if problem and status == "done":
+            detail = f"not compared with the config: {problem}"
+        row = {"dataset": name, "status": status, "detail": detail, "config": source,
+               "pipeline": _pipeline(folder, current)}
         performance = folder / "evaluate" / f"{name}.performance.tsv"
         if performance.is_file():
             row.update(pd.read_csv(performance, sep="\t").iloc[0].to_dict())
@@ -119,9 +255,34 @@ def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike 
         if qc.is_file():
             row["bias_free"] = "yes" if json.loads(qc.read_text())["bias_free"] else "NO"
         row["training_s"] = _training_seconds(folder, name)
-        row.update(_top_motifs(folder))
+        row.update(_top_motifs(folder, names=_motif_names(current or _recorded(folder, name),
+                                                          Path(results_dir).parent)))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _current(source: str, results_dir: str | os.PathLike) -> tuple[dict | None, str | None]:
+    """(`current_params` of `source`, None), or (None, why it could not be built)."""
+    try:
+        return current_params(source, results_dir), None
+    except InputError as err:
+        return None, str(err)
+
+
+def _recorded(folder: Path, name: str) -> dict | None:
+    path = folder / RUN_PARAMS.format(name=name)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _pipeline(folder: Path, current: Mapping | None) -> str:
+    """"ChromBPNet" or "BPNet": from the config when it loads, else from what the run left."""
+    if current is None:
+        current = _recorded(folder, folder.name)
+    if current is not None:
+        return "ChromBPNet" if "bias_fit" in current else "BPNet"
+    if any((folder / part).is_dir() for part in ("bias_fit", "bias_qc", "bias_free_qc")):
+        return "ChromBPNet"
+    return "BPNet" if folder.is_dir() else ""
 
 
 _STYLE = """
@@ -129,6 +290,7 @@ body { font-family: sans-serif; margin: 2em; }
 table { border-collapse: collapse; font-size: 0.85em; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.3em 0.6em; text-align: left; }
 .done { color: #1a7f37; } .failed { color: #cf222e; font-weight: bold; } .not-done { color: #9a6700; }
+.stale { color: #9a6700; font-weight: bold; }
 """
 
 
@@ -138,19 +300,35 @@ def _cell(value) -> str:
     return html.escape(str(value))
 
 
+def summary_title(table: pd.DataFrame, batch: str) -> str:
+    """``"<pipelines> summary: <batch>"``, the pipelines being those of the table's datasets."""
+    kinds = [kind for kind in ("BPNet", "ChromBPNet")
+             if "pipeline" in table and (table["pipeline"] == kind).any()]
+    return f"{' / '.join(kinds or ['BPNet', 'ChromBPNet'])} summary: {batch}"
+
+
 def summary_html(table: pd.DataFrame, title: str) -> str:
-    """The summary table as a self-contained page; each dataset links to its report."""
+    """The summary table as a self-contained page; each dataset links to its report.
+
+    A motif match shows as ``RSC3 (MA0374.2)`` where its ``_match_name`` column has a TF name.
+    """
     counts = table["status"].value_counts() if len(table) else pd.Series(dtype=int)
-    tally = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "not done"))
+    # "stale" only when there is one: it is news, and the usual line stays as it was.
+    statuses = ("done", "stale", "failed", "not done") if counts.get("stale", 0) else ("done", "failed", "not done")
+    tally = ", ".join(f"{counts.get(s, 0)} {s}" for s in statuses)
     if "bias_free" in table and (table["bias_free"] == "NO").any():
         tally += f"; {int((table['bias_free'] == 'NO').sum())} with an accessibility model that is NOT bias-free"
-    header = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    columns = [c for c in table.columns if not c.endswith("_match_name")]
+    header = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = []
     for _, row in table.iterrows():
         cells = []
-        for column, value in row.items():
+        for column, value in row[columns].items():
             text = _cell(value)
-            if column == "dataset" and row["status"] == "done":
+            name = row.get(f"{column}_name")
+            if isinstance(value, str) and value and isinstance(name, str) and name:
+                text = html.escape(motif_label(value, {value: name}))
+            if column == "dataset" and row["status"] in ("done", "stale"):
                 text = f'<a href="../{text}/{text}.report.html">{text}</a>'
             elif column == "status":
                 text = f'<span class="{row["status"].replace(" ", "-")}">{text}</span>'
@@ -171,5 +349,5 @@ def write_summary(datasets: dict[str, str], tsv: str | os.PathLike, html_path: s
     table = summarize_datasets(datasets, results_dir)
     write_tsv(tsv, table)
     with atomic_output(html_path) as tmp:
-        tmp.write_text(summary_html(table, f"BPNet summary: {Path(tsv).stem}"))
+        tmp.write_text(summary_html(table, summary_title(table, Path(tsv).stem)))
     return table

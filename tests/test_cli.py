@@ -41,7 +41,7 @@ def test_validate_single_step_and_chrombpnet():
 def test_validate_files_flags_placeholder_paths():
     result = run_cli("validate", "--files", REPO / "config" / "bpnet_fit.json")
     assert result.returncode == 1
-    assert "file not found (config key 'sequences')" in result.stderr
+    assert "file not found (config key 'sequences'; looked for " in result.stderr
     assert "Traceback" not in result.stderr
 
 

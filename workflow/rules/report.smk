@@ -7,6 +7,9 @@ rule write_report:
             category="Dataset reports",
             subcategory="{name}",
         ),
+        # The stage parameters of this run, which the batch summary compares
+        # with the config to call results made from another config "stale".
+        params="results/{name}/{name}.params.json",
     params:
         config=all_stage_params,
         results="results/{name}",
