@@ -34,17 +34,16 @@ def _check_intervals(path: str, key: str, sizes: dict[str, int] | None, sequence
                      chroms: Collection[str] | None = None, chroms_key: str = "chroms") -> None:
     """Raise InputError when a BED file is not one, does not fit the FASTA, or misses `chroms`."""
     table = read_loci(path, key=key)
+    if sizes is not None:
+        known = table["chrom"].isin(list(sizes))
+        if not known.any():
+            raise InputError(f"{path} (config key '{key}'): no interval on a chromosome of the FASTA "
+                             f"{sequences}: the file has {_names(table['chrom'].unique())}, the FASTA has "
+                             f"{_names(sizes)}")
+        within_chromosomes(table[known], sizes, path, sequences, key)
     if chroms and not table["chrom"].isin(list(chroms)).any():
         raise InputError(f"{path} (config key '{key}'): no interval on the chromosomes of "
                          f"'{chroms_key}' ({_names(chroms)}): the file has {_names(table['chrom'].unique())}")
-    if sizes is None:
-        return
-    known = table["chrom"].isin(list(sizes))
-    if not known.any():
-        raise InputError(f"{path} (config key '{key}'): no interval on a chromosome of the FASTA "
-                         f"{sequences}: the file has {_names(table['chrom'].unique())}, the FASTA has "
-                         f"{_names(sizes)}")
-    within_chromosomes(table[known], sizes, path, sequences, key)
 
 
 def check_files(config: StepConfig, where: str = "", pending: Collection[str] = ()) -> None:
@@ -94,8 +93,10 @@ def file_problems(config: StepConfig, pending: Collection[str] = ()) -> list[str
         label = config.key_name(key)
         if label == "reads":
             label = getattr(config, "role", key)
-        for path in as_list(getattr(config, key, None)):
-            if path in pending or guard(lambda: require_file(path, label)) is None:
+        for i, path in enumerate(as_list(getattr(config, key, None))):
+            # Reads are a list of the pipeline's signals or controls: indexed, as there.
+            name = f"{label}[{i}]" if key == "reads" else label
+            if path in pending or guard(lambda: require_file(path, name)) is None:
                 continue
             if key != "reads":
                 # Empty, non-numeric, from another genome build or on none of

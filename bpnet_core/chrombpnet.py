@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from .checks import check_files
@@ -241,7 +240,7 @@ def fit_chrombpnet(config: ChromBPNetFitConfig | Mapping[str, Any], bias_model_p
     peaks_train, valid = load_fit_windows(config)
     # Validation is on peaks only: background regions of the training chromosomes.
     negatives_train = load_training_windows(config, loci=config.negatives, key="negatives")
-    train = _concatenate(peaks_train, negatives_train)
+    train = peaks_train.concat(negatives_train)
     n_sampled = int(round(config.negative_ratio * len(peaks_train)))
     log.info("training on %d peaks + %d of %d background regions per epoch (%s), validating on "
              "%d peaks of %s", len(peaks_train), n_sampled, len(negatives_train),
@@ -263,13 +262,6 @@ def fit_chrombpnet(config: ChromBPNetFitConfig | Mapping[str, Any], bias_model_p
     save_model(model.accessibility, accessibility_path, {**metadata, "kind": "accessibility"})
     save_trained(model, model_path, metadata, result["history"], history_path)
     return metadata
-
-
-def _concatenate(first: Windows, second: Windows) -> Windows:
-    """`first`'s rows, then `second`'s (same window sizes and jitter)."""
-    return Windows(X=torch.cat([first.X, second.X]), y=torch.cat([first.y, second.y]), X_ctl=None,
-                   loci=pd.concat([first.loci, second.loci], ignore_index=True),
-                   max_jitter=first.max_jitter)
 
 
 def extract_submodel(model_path: str | os.PathLike, part: str, output_path: str | os.PathLike) -> None:

@@ -144,6 +144,11 @@ class FitConfig(WindowedConfig):
     # Extension: validation rounds without improvement before training stops.
     early_stopping: Optional[PositiveInt] = 10
     precision: Precision = "fp32"
+    # Extension (bpnet-lite 1.1's keys): background regions, of which
+    # `negative_ratio` x the number of peaks are drawn afresh each epoch; null:
+    # every locus of `loci` in every epoch, as the parameter reference does.
+    negatives: Optional[Paths] = None
+    negative_ratio: NonNegativeFloat = 0.333
 
     @model_validator(mode="after")
     def _check_fit(self):
@@ -261,6 +266,10 @@ class PredictConfig(ModelStepConfig):
     # null derives the prefix from profile_filename.
     bigwig_prefix: Optional[str] = None
     precision: Precision = "fp32"
+    # Extension (bpnet-lite's key): predictions are the mean of the sequence's
+    # and its reverse complement's (strands swapped back), as bpnet-lite's and
+    # the official ChromBPNet's evaluations do.
+    reverse_complement_average: bool = True
 
 
 class EvaluateConfig(ModelStepConfig):
@@ -269,6 +278,10 @@ class EvaluateConfig(ModelStepConfig):
     signals: list[str] = Field(min_length=1)
     performance_filename: str = "performance.tsv"
     precision: Precision = "fp32"
+    # Extension (bpnet-lite's key): predictions are the mean of the sequence's
+    # and its reverse complement's (strands swapped back), as bpnet-lite's and
+    # the official ChromBPNet's evaluations do.
+    reverse_complement_average: bool = True
 
 
 class AttributeConfig(ModelStepConfig):
@@ -316,6 +329,10 @@ class MarginalizeConfig(ModelStepConfig):
     # times, inserted too, so that an effect of base composition alone (30 bp
     # of GC-rich sequence in an AT-rich genome) is not read as the motif's; 0: none.
     shuffled_controls: int = Field(default=3, ge=0)
+    # Extension (bpnet-lite's key): predictions are the mean of the sequence's
+    # and its reverse complement's (strands swapped back), as bpnet-lite's and
+    # the official ChromBPNet's evaluations do.
+    reverse_complement_average: bool = True
 
 
 class BiasQCConfig(WindowedConfig):
@@ -850,9 +867,9 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
         for key, from_key in (("sequences", "sequences"), ("chroms", "validation_chroms")):
             copy("bias_free_qc", key, "fit", from_key)
         copy("bias_free_qc", "motifs", "modisco_report")
-        # Motifs are inserted into background, not into peaks that hold motifs already.
-        if origin["marginalize"].get("loci") in (None, "loci"):
-            inherit("marginalize", "loci", config.negatives, "negatives", replace=True)
+    # Motifs are inserted into background, not into peaks that hold motifs already.
+    if config.negatives is not None and origin["marginalize"].get("loci") in (None, "loci"):
+        inherit("marginalize", "loci", config.negatives, "negatives", replace=True)
     # Evaluation is on the validation chromosomes of the fit, at the peaks
     # that predict uses, against the signals the model was trained on.
     copy("evaluate", "chroms", "fit", "validation_chroms")

@@ -60,6 +60,15 @@ class Windows:
             loci=self.loci.iloc[rows.numpy()].reset_index(drop=True), max_jitter=self.max_jitter,
         )
 
+    def concat(self, other: "Windows") -> "Windows":
+        """This set's rows, then `other`'s (same window sizes, jitter and tracks)."""
+        def both(a, b):
+            return None if a is None else torch.cat([a, b])
+
+        return Windows(X=torch.cat([self.X, other.X]), y=both(self.y, other.y),
+                       X_ctl=both(self.X_ctl, other.X_ctl),
+                       loci=pd.concat([self.loci, other.loci], ignore_index=True), max_jitter=self.max_jitter)
+
     def centered(self, in_window: int, out_window: int) -> "Windows":
         """The unjittered windows of the model's size."""
         j = self.max_jitter

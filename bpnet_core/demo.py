@@ -185,6 +185,10 @@ def simulate_demo(
     chrom_sizes: dict[str, int] | None = None,
     n_peaks: int | None = None,
     reads: bool = False,
+    reads_per_strength: float = READS_PER_STRENGTH,
+    log_reads_sd: float = LOG_READS_SD,
+    signal_background: float = SIGNAL_BACKGROUND,
+    sticky_rate: float = STICKY_RATE,
 ) -> dict[str, Path]:
     """Simulate a stranded ChIP-nexus-like experiment and write it to disk.
 
@@ -212,6 +216,15 @@ def simulate_demo(
         Also write the signal and control as reads (``signal.bam``,
         ``control.bam``: 36-bp reads whose 5' ends are the counts of the
         bigWigs), the raw form ENCODE hands out.
+    reads_per_strength : float, default 120
+        Expected reads of a motif instance of strength 1.
+    log_reads_sd : float, default 0.25
+        Standard deviation of an instance's log read count around its
+        expectation (noise that the sequence does not explain); 1.0 spreads
+        peak totals over two orders of magnitude, as in real ChIP-seq.
+    signal_background, sticky_rate : float, default 0.02, 0.15
+        Reads per bp per strand everywhere, and inside broad sticky regions
+        (signal and control alike).
 
     Returns
     -------
@@ -251,11 +264,11 @@ def simulate_demo(
     instances = _plant_motifs(rng, codes, peak_centres, weak_centres)
 
     sticky = _sticky_coverage(rng, genome, genome.total // BP_PER_STICKY_REGION)
-    plus, minus = _motif_read_ends(rng, genome, instances)
-    signal_plus = plus + rng.poisson(SIGNAL_BACKGROUND + STICKY_RATE * sticky)
-    signal_minus = minus + rng.poisson(SIGNAL_BACKGROUND + STICKY_RATE * sticky)
-    control_plus = rng.poisson(CONTROL_BACKGROUND + STICKY_RATE * sticky)
-    control_minus = rng.poisson(CONTROL_BACKGROUND + STICKY_RATE * sticky)
+    plus, minus = _motif_read_ends(rng, genome, instances, reads_per_strength, log_reads_sd)
+    signal_plus = plus + rng.poisson(signal_background + sticky_rate * sticky)
+    signal_minus = minus + rng.poisson(signal_background + sticky_rate * sticky)
+    control_plus = rng.poisson(CONTROL_BACKGROUND + sticky_rate * sticky)
+    control_minus = rng.poisson(CONTROL_BACKGROUND + sticky_rate * sticky)
     half_widths = rng.integers(PEAK_HALF_WIDTH[0], PEAK_HALF_WIDTH[1] + 1, size=n_peaks)
 
     paths = {
@@ -496,12 +509,13 @@ def _instance_centres(instances: _Instances) -> np.ndarray:
 
 
 def _motif_read_ends(
-    rng: np.random.Generator, genome: _Genome, instances: _Instances
+    rng: np.random.Generator, genome: _Genome, instances: _Instances,
+    reads_per_strength: float = READS_PER_STRENGTH, log_reads_sd: float = LOG_READS_SD,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read 5' end counts produced by the planted motif instances.
 
-    Each instance of strength ``s`` expects ``120 * s * exp(N(0, 0.25**2))``
-    reads split evenly between strands; plus-strand ends fall 12 bp upstream
+    Each instance of strength ``s`` expects ``reads_per_strength * s *
+    exp(N(0, log_reads_sd**2))`` reads (120 and 0.25 by default) split evenly between strands; plus-strand ends fall 12 bp upstream
     and minus-strand ends 12 bp downstream of the instance centre, jittered
     by a rounded Laplace(0, 5) offset.
 
@@ -513,9 +527,9 @@ def _motif_read_ends(
     strengths = np.array([s for _, s in PLANTED_MOTIFS.values()])
     centres = _instance_centres(instances)
     expected = (
-        READS_PER_STRENGTH
+        reads_per_strength
         * strengths[instances.motif]
-        * np.exp(rng.normal(0.0, LOG_READS_SD, size=centres.size))
+        * np.exp(rng.normal(0.0, log_reads_sd, size=centres.size))
     )
     chrom = genome.chrom_of(centres)
     tracks = []

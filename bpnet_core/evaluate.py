@@ -36,7 +36,8 @@ def evaluate_model(config: EvaluateConfig | Mapping[str, Any],
     """
     config = as_step_config(EvaluateConfig, config)
     model, windows, device = load_model_and_windows(config, signals=config.signals)
-    logits, log_counts = predict_windows(model, windows, config.batch_size, device)
+    logits, log_counts = predict_windows(model, windows, config.batch_size, device,
+                                         config.reverse_complement_average)
     summary, per_region = performance(logits, log_counts, windows.y.numpy())
     write_tsv(performance_path or config.performance_filename, pd.DataFrame([summary]))
     if regions_path is not None:

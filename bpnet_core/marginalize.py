@@ -56,9 +56,9 @@ class _Prediction:
     mean_reads: np.ndarray
 
 
-def _predict(model, windows: Windows, batch_size: int, device) -> _Prediction:
+def _predict(model, windows: Windows, batch_size: int, device, rc_average: bool = False) -> _Prediction:
     """The model's predictions on `windows` (N sequences), summarised for comparison."""
-    logits, log_counts = predict_windows(model, windows, batch_size, device)
+    logits, log_counts = predict_windows(model, windows, batch_size, device, rc_average)
     n, s, length = logits.shape
     probs = softmax(logits.reshape(n, -1).astype(np.float64), axis=1).reshape(n, s, length)
     return _Prediction(log_counts.astype(np.float64), probs,
@@ -175,14 +175,14 @@ def marginalize_motifs(config: MarginalizeConfig | Mapping[str, Any],
     background = _background(windows, config.n_loci, config.shuffle, config.random_state)
     n = len(background)
     log.info("marginalizing %d motifs of %s over %d loci", len(motifs), config.motifs, n)
-    before = _predict(model, background, config.batch_size, device)
+    before = _predict(model, background, config.batch_size, device, config.reverse_complement_average)
 
     rng = np.random.default_rng(config.random_state)
     rows, after_reads = [], {}
     for i, (name, ppm) in enumerate(motifs.items(), 1):
         consensus, one_hot = motif_consensus(ppm)
         edited = dataclasses.replace(background, X=substitute(background.X, one_hot))
-        after = _predict(model, edited, config.batch_size, device)
+        after = _predict(model, edited, config.batch_size, device, config.reverse_complement_average)
         delta = after.log_counts - before.log_counts
         difference = after.mean_reads - before.mean_reads
         shuffled = np.nan
@@ -190,7 +190,8 @@ def marginalize_motifs(config: MarginalizeConfig | Mapping[str, Any],
             shuffled = np.mean([
                 (_predict(model, dataclasses.replace(background, X=substitute(
                     background.X, one_hot[:, :, torch.from_numpy(rng.permutation(len(ppm)))])),
-                    config.batch_size, device).log_counts - before.log_counts).mean()
+                    config.batch_size, device, config.reverse_complement_average).log_counts
+                 - before.log_counts).mean()
                 for _ in range(config.shuffled_controls)])
         rows.append({
             "motif": name,

@@ -101,7 +101,8 @@ def predict_arrays(config: PredictConfig | Mapping[str, Any],
     """
     config = as_step_config(PredictConfig, config)
     model, windows, device = load_model_and_windows(config)
-    logits, log_counts = predict_windows(model, windows, config.batch_size, device)
+    logits, log_counts = predict_windows(model, windows, config.batch_size, device,
+                                         config.reverse_complement_average)
     coords = _coordinates(windows, config.out_window)
     profile_path = profile_path or config.profile_filename
     counts_path = counts_path or config.counts_filename

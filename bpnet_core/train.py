@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from .checks import check_files
 from .config import RUNTIME_KEYS, FitConfig, as_step_config
-from .data import TrainingSampler, Windows, load_windows
+from .data import TrainingSampler, Windows, load_windows, reverse_complement_sequence, reverse_complement_tracks
 from .io import atomic_output, write_tsv
 from .losses import bpnet_loss
 from .metrics import performance
@@ -31,24 +31,32 @@ _MAX_GRAD_NORM = 1.0
 
 
 @torch.no_grad()
-def predict_windows(model: BPNet, windows: Windows, batch_size: int,
-                    device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+def predict_windows(model: BPNet, windows: Windows, batch_size: int, device: torch.device,
+                    rc_average: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Profile logits (N, S, out_window) and log counts (N,) of windows.
 
-    When the GPU runs out of memory, the batch size is halved and the
-    prediction retried (logged), down to batches of one.
+    With `rc_average`, each output is the mean of the window's prediction
+    and its reverse complement's (strands swapped and positions reversed
+    back; logits averaged, as bpnet-lite does), so that both strands of the
+    DNA get the same prediction. When the GPU runs out of memory, the batch
+    size is halved and the prediction retried (logged), down to batches of one.
     """
     model.eval()
-    return with_shrinking_batches(lambda size: _predict_batches(model, windows, size, device),
+    return with_shrinking_batches(lambda size: _predict_batches(model, windows, size, device, rc_average),
                                   batch_size, device)
 
 
-def _predict_batches(model, windows, batch_size, device):
+def _predict_batches(model, windows, batch_size, device, rc_average=False):
     logits, counts = [], []
     for i in range(0, len(windows), batch_size):
         X = windows.X[i:i + batch_size].to(device).float()
         X_ctl = None if windows.X_ctl is None else windows.X_ctl[i:i + batch_size].to(device)
         y_profile, y_counts = model(X, X_ctl)
+        if rc_average:
+            rc_profile, rc_counts = model(reverse_complement_sequence(X),
+                                          None if X_ctl is None else reverse_complement_tracks(X_ctl))
+            y_profile = (y_profile + reverse_complement_tracks(rc_profile)) / 2
+            y_counts = (y_counts + rc_counts) / 2
         logits.append(y_profile.float().cpu())
         counts.append(y_counts.float().cpu().reshape(-1))
     return torch.cat(logits).numpy(), torch.cat(counts).numpy()
@@ -309,9 +317,11 @@ def fit_model(config: FitConfig | Mapping[str, Any], model_path: str | os.PathLi
     """Train a BPNet model and save the best one by validation loss.
 
     Training examples are the `loci` on `training_chroms`, jittered by up
-    to `max_jitter` and reverse-complemented at random; validation is on the
-    unjittered `loci` of `validation_chroms` (see `train_model` for the
-    loss, schedule and early stopping).
+    to `max_jitter` and reverse-complemented at random, plus, with
+    `negatives`, ``negative_ratio`` x n_peaks background regions drawn
+    afresh each epoch; validation is on the unjittered `loci` of
+    `validation_chroms` (see `train_model` for the loss, schedule and early
+    stopping).
 
     Parameters
     ----------
@@ -335,11 +345,23 @@ def fit_model(config: FitConfig | Mapping[str, Any], model_path: str | os.PathLi
     train, valid = load_fit_windows(config)
     device = select_device(config.device)
     seed_everything(config.random_state)
-    log.info("training on %d windows of %s, validating on %d of %s",
-             len(train), ",".join(config.training_chroms), len(valid), ",".join(config.validation_chroms))
-    model = new_model(config, train)
+    n_always = n_sampled = None
+    if config.negatives is not None:
+        # Peaks every epoch, a fresh draw of background regions each epoch;
+        # validation on the peaks alone.
+        negatives = load_training_windows(config, loci=config.negatives, key="negatives")
+        n_always, n_sampled = len(train), int(round(config.negative_ratio * len(train)))
+        log.info("training on %d peaks + %d of %d background regions per epoch (%s), validating on "
+                 "%d peaks of %s", n_always, n_sampled, len(negatives), ",".join(config.training_chroms),
+                 len(valid), ",".join(config.validation_chroms))
+        train = train.concat(negatives)
+    else:
+        log.info("training on %d windows of %s, validating on %d of %s", len(train),
+                 ",".join(config.training_chroms), len(valid), ",".join(config.validation_chroms))
+    model = new_model(config, train if n_always is None else train.subset(np.arange(n_always)))
     sampler = TrainingSampler(train, config.batch_size, config.in_window, config.out_window,
-                              config.reverse_complement, config.random_state)
+                              config.reverse_complement, config.random_state,
+                              n_always=n_always, n_sampled=n_sampled or 0)
     result = train_model(model, sampler, valid, config, device, model_path)
     metadata = training_metadata(config, model, train, valid, result, device)
     save_trained(model, model_path, metadata, result["history"], history_path)

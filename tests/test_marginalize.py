@@ -68,6 +68,8 @@ def config(tiny_data, model_path, **overrides) -> dict:
         "out_window": TINY_MODEL["out_window"],
         "batch_size": 8,
         "device": "cpu",
+        # The detector reads one strand; see test_reverse_complement_average_halves_a_one_strand_effect.
+        "reverse_complement_average": False,
         "n_loci": 100,
         **overrides,
     }
@@ -79,9 +81,9 @@ def predictions(monkeypatch):
     calls = []
     real = marginalize.predict_windows
 
-    def spy(model, windows, batch_size, device):
+    def spy(model, windows, batch_size, device, *args):
         calls.append((windows.loci.copy(), windows.X.clone()))
-        return real(model, windows, batch_size, device)
+        return real(model, windows, batch_size, device, *args)
 
     monkeypatch.setattr(marginalize, "predict_windows", spy)
     return calls
@@ -134,6 +136,15 @@ def test_background_predicted_once(tiny_data, model_path, tmp_path, predictions)
         changed = (X != background).any(dim=(0, 1)).nonzero().flatten()
         assert len(changed) and abs(changed.float().mean().item() - X.shape[2] / 2) <= 6
         assert changed.max() - changed.min() < 10
+
+
+def test_reverse_complement_average_halves_a_one_strand_effect(tiny_data, model_path, tmp_path):
+    # The reverse complement of an inserted TGACTCA reads TGAGTCA, which the
+    # detector ignores: the mean of the two predictions gains half the effect.
+    summary = marginalize_motifs(config(tiny_data, model_path, n_loci=20, shuffled_controls=0,
+                                        reverse_complement_average=True), tmp_path)
+    top = summary.set_index("motif").loc["AP1_like"]
+    assert top["delta_log_counts"] == pytest.approx(AP1_EFFECT / 2, abs=0.05)
 
 
 def test_minimal_report(tiny_data, model_path, tmp_path):

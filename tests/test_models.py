@@ -356,3 +356,30 @@ def test_load_newer_format_and_wrong_weights(tmp_path):
     with pytest.raises(InputError, match="do not fit") as err:
         load_model(tmp_path / "wrong.torch")
     assert str(tmp_path / "wrong.torch") in str(err.value)
+
+
+def test_reverse_complement_average_is_strand_symmetric():
+    """Averaged predictions of a sequence and of its reverse complement are mirror images."""
+    import numpy as np
+    import pandas as pd
+
+    from bpnet_core.data import Windows, reverse_complement_sequence, reverse_complement_tracks
+    from bpnet_core.train import predict_windows
+
+    torch.manual_seed(0)
+    model = BPNet(n_filters=4, n_layers=2, n_outputs=2, n_control_tracks=2, trimming=53)
+    X = torch.nn.functional.one_hot(torch.randint(0, 4, (3, 206)), 4).permute(0, 2, 1).to(torch.int8)
+    X_ctl = torch.rand(3, 2, 206)
+    loci = pd.DataFrame({"chrom": ["chr1"] * 3, "start": 0, "end": 1, "center": 0})
+    forward = Windows(X=X, y=None, X_ctl=X_ctl, loci=loci)
+    backward = Windows(X=reverse_complement_sequence(X), y=None, X_ctl=reverse_complement_tracks(X_ctl), loci=loci)
+    cpu = torch.device("cpu")
+    logits, counts = predict_windows(model, forward, 2, cpu, rc_average=True)
+    rc_logits, rc_counts = predict_windows(model, backward, 2, cpu, rc_average=True)
+    np.testing.assert_allclose(counts, rc_counts, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(logits, reverse_complement_tracks(torch.from_numpy(rc_logits)).numpy(),
+                               rtol=1e-4, atol=1e-5)
+    # Off, a random model is not symmetric: the test can fail.
+    plain, _ = predict_windows(model, forward, 2, cpu)
+    plain_rc, _ = predict_windows(model, backward, 2, cpu)
+    assert not np.allclose(plain, reverse_complement_tracks(torch.from_numpy(plain_rc)).numpy(), atol=1e-3)

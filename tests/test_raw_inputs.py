@@ -323,8 +323,8 @@ def test_raw_input_config_errors_name_the_key(genome, keys, message):
 def test_missing_bam_is_reported_before_anything_runs(genome, tmp_path):
     from bpnet_core.batch import load_dataset
 
-    with pytest.raises(InputError, match=r"raw.json: signals_bigwig: .*missing.bam: file not found "
-                                         r"\(config key 'signals'\)"):
+    with pytest.raises(InputError, match=r"raw.json: .*missing.bam: file not found "
+                                         r"\(config key 'signals\[0\]'\)"):
         load_dataset(_pipeline(genome, signals=[str(tmp_path / "missing.bam")]), source="raw.json")
     # Files the input rules will write are not required up front.
     bam = write_bam(tmp_path / "chip.bam", READS, CHROMS)

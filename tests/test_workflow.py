@@ -137,12 +137,12 @@ def test_missing_data_file_names_key(pipeline_run):
 
 
 BAD_PEAK_FILES = {  # name -> (lines, message)
-    "empty": ([], "(config key 'loci'): the file holds no intervals"),
+    "empty": ([], "(config key 'predict_parameters.loci'): the file holds no intervals"),
     "words": (["chr1\t100\t300", "chr1\tstart\tend"],
-              "(config key 'loci'): line 2: start and end must be integers"),
-    "ensembl": (["1\t100\t300"], "(config key 'loci'): no interval on a chromosome of the FASTA"),
+              "(config key 'predict_parameters.loci'): line 2: start and end must be integers"),
+    "ensembl": (["1\t100\t300"], "(config key 'predict_parameters.loci'): no interval on a chromosome of the FASTA"),
     "hg19": (["chr1\t100\t300", "chr1\t250000000\t250000200"],
-             "(config key 'loci'): 1 interval(s) end beyond their chromosome"),
+             "(config key 'predict_parameters.loci'): 1 interval(s) end beyond their chromosome"),
 }
 
 
@@ -163,7 +163,9 @@ def test_bad_peak_files_fail_the_dry_run(pipeline_run, tmp_path):
     assert "4 of the configs listed in" in result.stderr and "Traceback" not in result.stderr
     for name, (_, message) in BAD_PEAK_FILES.items():
         assert f"{tmp_path / name}.bed {message}" in result.stderr, name
-    assert result.stderr.count(": predict: ") == 4
+    # Each named once, under the key where it was written.
+    for name in BAD_PEAK_FILES:
+        assert result.stderr.count(f"{tmp_path / name}.bed (config key 'predict_parameters.loci')") == 1, name
 
 
 def test_lint_is_clean(pipeline_run):
