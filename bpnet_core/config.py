@@ -492,8 +492,11 @@ ChromBPNetPipelineConfig = _pipeline_model("ChromBPNetPipelineConfig", _CHROMBPN
 # bias model is a 4-layer BPNet whatever the accessibility model's depth).
 _BLOCK_DEFAULTS = {"bias_fit": {"n_layers": 4}}
 
-_CHROMBPNET_KEYS = {"bias_model", "accessibility_model", "beta", "negatives", "bias_fit_parameters",
-                    "bias_qc_parameters", "bias_free_qc_parameters", "negative_ratio"}
+# Keys that make a config a ChromBPNet one. BPNet configs may name background
+# `negatives` too (bpnet-lite 1.1's key); `"negatives": null` (draw them) is
+# ChromBPNet's alone.
+_CHROMBPNET_KEYS = {"bias_model", "accessibility_model", "beta", "bias_fit_parameters",
+                    "bias_qc_parameters", "bias_free_qc_parameters"}
 
 
 # --------------------------------------------------------------------------
@@ -656,7 +659,7 @@ def detect_kind(data: dict) -> str:
     Returns one of the keys of `STEP_MODELS`, or ``"bpnet_pipeline"`` /
     ``"chrombpnet_pipeline"``.
     """
-    chrombpnet = bool(_CHROMBPNET_KEYS & data.keys())
+    chrombpnet = bool(_CHROMBPNET_KEYS & data.keys()) or ("negatives" in data and data["negatives"] is None)
     if any(key.endswith("_parameters") and key != "bias_fit_parameters" for key in data):
         return "chrombpnet_pipeline" if chrombpnet else "bpnet_pipeline"
     if chrombpnet:

@@ -12,6 +12,7 @@ from bpnet_core.config import (
     ChromBPNetPipelineConfig,
     FitConfig,
     PredictConfig,
+    detect_kind,
     json_schema,
     load_config,
     model_path,
@@ -204,3 +205,19 @@ def test_schema_rejects_unknown_key():
 def test_predict_accepts_signals_key_of_chrombpnet_example():
     config = PredictConfig.model_validate({"model": "m", "sequences": "s", "loci": "l", "signals": None})
     assert config.profile_filename == "y_profile.npz" and config.counts_filename == "y_counts.npz"
+
+
+def test_bpnet_pipeline_with_background_negatives(tiny_data):
+    from conftest import tiny_pipeline_config
+
+    data = tiny_pipeline_config(tiny_data, negatives=str(tiny_data["negatives"]),
+                                marginalize_parameters={"motifs": str(tiny_data["motifs"])})
+    data["fit_parameters"]["loci"] = str(tiny_data["peaks"])
+    config = parse_config(data)
+    assert detect_kind(data) == "bpnet_pipeline"
+    stages = pipeline_stages(config)
+    assert stages["fit"].negatives == str(tiny_data["negatives"]) and stages["fit"].negative_ratio == 0.333
+    assert stages["evaluate"].loci == str(tiny_data["peaks"])
+    assert stages["marginalize"].loci == str(tiny_data["negatives"])
+    # Asking for drawn background regions is ChromBPNet's alone.
+    assert detect_kind({**data, "negatives": None}) == "chrombpnet_pipeline"

@@ -195,7 +195,8 @@ def test_a_template_with_ones_own_paths_validates_and_plans(template, tiny_data,
     mine = {"sequences": str(tiny_data["sequences"]), "loci": str(tiny_data["peaks"]),
             "motifs": str(tiny_data["motifs"]), "training_chroms": ["chr1"], "validation_chroms": ["chr2"]}
     if template == "bpnet":
-        mine.update(signals=[str(tiny_data["signal_plus"]), str(tiny_data["signal_minus"])],
+        mine.update(negatives=str(tiny_data["negatives"]),
+                    signals=[str(tiny_data["signal_plus"]), str(tiny_data["signal_minus"])],
                     controls=[str(tiny_data["control_plus"]), str(tiny_data["control_minus"])])
     else:
         mine.update(signals=[str(tiny_data["signal_plus"])], exclusion_lists=None)

@@ -91,3 +91,21 @@ def test_no_output_when_input_is_bad(tiny_data, tmp_path):
     with pytest.raises(InputError, match="chr3"):
         fit_model(config, tmp_path / "x.torch", tmp_path / "x.history.tsv")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_negatives_are_sampled_each_epoch_and_left_out_of_validation(tiny_data, tmp_path):
+    """`negatives` (bpnet-lite 1.1's key): the peaks every epoch, plus negative_ratio x
+    n_peaks background regions drawn afresh; validation on the peaks alone."""
+    from bpnet_core.data import load_windows
+
+    config = tiny_fit_config(tiny_data, loci=str(tiny_data["peaks"]), negatives=str(tiny_data["negatives"]),
+                             negative_ratio=0.5, max_epochs=2, validation_iter=1000, batch_size=8)
+    metadata = fit_model(config, tmp_path / "n.torch", tmp_path / "n.history.tsv")
+    common = dict(sequences=config["sequences"], signals=config["signals"], controls=config["controls"],
+                  in_window=config["in_window"], out_window=config["out_window"])
+    n_peaks = len(load_windows(config["loci"], chroms=["chr1"], max_jitter=config["max_jitter"], **common))
+    n_valid = len(load_windows(config["loci"], chroms=["chr2"], **common))
+    assert metadata["n_valid"] == n_valid
+    history = pd.read_csv(tmp_path / "n.history.tsv", sep="\t")
+    per_epoch = (n_peaks + round(0.5 * n_peaks)) // 8
+    assert history["iteration"].iloc[-1] == 2 * per_epoch
