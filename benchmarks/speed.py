@@ -87,7 +87,7 @@ def timed(run) -> float:
 
 # ---------------------------------------------------------------- training
 
-def reference_step(model, optimizer, X, X_ctl, y):
+def reference_step(model, optimizer, X, X_ctl, y, _always=None):
     """The body of bpnet-lite's `BPNet.fit` loop (autocast at its default float32 is a no-op)."""
     from bpnetlite.losses import _mixture_loss
 
@@ -102,7 +102,7 @@ def reference_step(model, optimizer, X, X_ctl, y):
 
 def our_step(config):
     """`bpnet_core.train`'s training step."""
-    def step(model, optimizer, X, X_ctl, y):
+    def step(model, optimizer, X, X_ctl, y, _always=None):
         _TrainingRun(model, optimizer, None, None, config, CPU).step(X, X_ctl, y)
     return step
 

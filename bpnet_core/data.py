@@ -360,8 +360,12 @@ class TrainingSampler:
         """Whether the last epoch started has given all its batches."""
         return self.order is None
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]:
-        """Batches ``(X, X_ctl, y)`` to the end of the epoch; X is float32."""
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]]:
+        """Batches ``(X, X_ctl, y, always)`` to the end of the epoch; X is float32.
+
+        `always` (shape (B,), bool) marks the rows drawn every epoch (the
+        peaks, with `n_always`); all True without `n_always`.
+        """
         w = self.windows
         if self.order is None:
             self.order = self._epoch_order()
@@ -383,7 +387,8 @@ class TrainingSampler:
                 y[flip] = reverse_complement_tracks(y[flip])
                 if X_ctl is not None:
                     X_ctl[flip] = reverse_complement_tracks(X_ctl[flip])
-            yield X, X_ctl, y
+            always = rows < self.n_always if self.n_always is not None else torch.ones(len(rows), dtype=torch.bool)
+            yield X, X_ctl, y, always
             if self.order is None:
                 return
 

@@ -52,14 +52,25 @@ def log_count_mse(log_counts: torch.Tensor, counts: torch.Tensor) -> torch.Tenso
     return (log_counts.reshape(-1) - target) ** 2
 
 
-def bpnet_loss(logits: torch.Tensor, log_counts: torch.Tensor, counts: torch.Tensor,
-               alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def bpnet_loss(logits: torch.Tensor, log_counts: torch.Tensor, counts: torch.Tensor, alpha: float,
+               profile_rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Mean over the batch of profile MNLL + `alpha` x log-count MSE.
+
+    Parameters
+    ----------
+    profile_rows : torch.Tensor, shape (N,), bool, optional
+        The examples whose profile is learned (bpnet-lite masks background
+        regions, whose few reads say nothing of the profile); all when None.
+        The count loss is over every example.
 
     Returns
     -------
     total, profile, count : torch.Tensor (scalars)
     """
-    profile = multinomial_nll(logits, counts).mean()
+    mnll = multinomial_nll(logits, counts)
+    if profile_rows is not None:
+        # A batch of background regions alone has no profile loss (not NaN).
+        mnll = mnll[profile_rows.to(mnll.device)] if profile_rows.any() else mnll[:0]
+    profile = mnll.mean() if len(mnll) else logits.sum() * 0
     count = log_count_mse(log_counts, counts).mean()
     return profile + alpha * count, profile, count

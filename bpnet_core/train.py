@@ -107,11 +107,11 @@ class _TrainingRun:
         """Seconds of training, over all the runs resumed from checkpoints."""
         return self.elapsed_before + time.perf_counter() - self.started
 
-    def step(self, X, X_ctl, y) -> None:
+    def step(self, X, X_ctl, y, profile_rows=None) -> None:
         X, y = X.to(self.device), y.to(self.device)
         X_ctl = None if X_ctl is None else X_ctl.to(self.device)
         y_profile, y_counts = self.model(X, X_ctl)
-        loss, profile, count = bpnet_loss(y_profile, y_counts, y, self.config.alpha)
+        loss, profile, count = bpnet_loss(y_profile, y_counts, y, self.config.alpha, profile_rows)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), _MAX_GRAD_NORM)
@@ -217,11 +217,14 @@ def observed_log_counts(windows: Windows, out_window: int) -> torch.Tensor:
 
 
 def train_model(model: torch.nn.Module, sampler: TrainingSampler, valid: Windows, config: FitConfig,
-                device: torch.device, model_path: str | os.PathLike) -> dict[str, Any]:
+                device: torch.device, model_path: str | os.PathLike,
+                mask_background_profiles: bool = False) -> dict[str, Any]:
     """Train `model` (its parameters that require gradients) and keep the best state.
 
     The loss is profile multinomial NLL + `alpha` x MSE of log(1 + total
     counts), optimised by AdamW with `lr` and gradients clipped at norm 1.
+    With `mask_background_profiles`, the profile loss is over the rows the
+    sampler draws every epoch (the peaks) only, as bpnet-lite's BPNet does.
     Validation is every `validation_iter` batches and once at the end; the
     first validation, at iteration 0, is of the untrained model. Training
     stops after `max_epochs`, or after `early_stopping` validations without
@@ -249,8 +252,8 @@ def train_model(model: torch.nn.Module, sampler: TrainingSampler, valid: Windows
     stop = False
     while not stop and not (sampler.epoch_done and sampler.epoch >= config.max_epochs):
         model.train()
-        for X, X_ctl, y in tqdm(sampler, desc="training", disable=not config.verbose, leave=False):
-            run.step(X, X_ctl, y)
+        for X, X_ctl, y, always in tqdm(sampler, desc="training", disable=not config.verbose, leave=False):
+            run.step(X, X_ctl, y, always if mask_background_profiles else None)
             if run.iteration % config.validation_iter == 0:
                 stop = run.validate()
                 run.save(checkpoint)
@@ -362,7 +365,9 @@ def fit_model(config: FitConfig | Mapping[str, Any], model_path: str | os.PathLi
     sampler = TrainingSampler(train, config.batch_size, config.in_window, config.out_window,
                               config.reverse_complement, config.random_state,
                               n_always=n_always, n_sampled=n_sampled or 0)
-    result = train_model(model, sampler, valid, config, device, model_path)
+    # Background regions teach the count head, not the profile head (bpnet-lite's BPNet).
+    result = train_model(model, sampler, valid, config, device, model_path,
+                         mask_background_profiles=n_always is not None)
     metadata = training_metadata(config, model, train, valid, result, device)
     save_trained(model, model_path, metadata, result["history"], history_path)
     return metadata

@@ -504,7 +504,7 @@ def test_sampler_batches_are_sub_windows(windows):
     batches = _epoch(windows, seed=1)
     assert len(batches) == S_N // 16
     located = []
-    for X, X_ctl, y in batches:
+    for X, X_ctl, y, _ in batches:
         assert X.dtype == torch.float32
         assert X.shape == (16, 4, S_IN) and X_ctl.shape == (16, 2, S_IN) and y.shape == (16, 2, S_OUT)
         for i in range(len(X)):
@@ -520,7 +520,7 @@ def test_sampler_batches_are_sub_windows(windows):
 
 
 def test_sampler_without_reverse_complement(windows):
-    for X, X_ctl, y in _epoch(windows, seed=3, rc=False):
+    for X, X_ctl, y, _ in _epoch(windows, seed=3, rc=False):
         for i in range(len(X)):
             assert _locate(windows, X[i], X_ctl[i], y[i])[2] is False
 
@@ -528,17 +528,17 @@ def test_sampler_without_reverse_complement(windows):
 def test_sampler_drops_partial_batch(windows):
     sampler = TrainingSampler(windows, 24, S_IN, S_OUT, random_state=0)
     assert len(sampler) == 2
-    assert [len(X) for X, _, _ in sampler] == [24, 24]
+    assert [len(X) for X, *_ in sampler] == [24, 24]
     big = TrainingSampler(windows, 1000, S_IN, S_OUT, random_state=0)
     assert len(big) == 1
-    assert [len(X) for X, _, _ in big] == [S_N]
+    assert [len(X) for X, *_ in big] == [S_N]
 
 
 def test_sampler_random_state(windows):
     a, b, c = _epoch(windows, seed=5), _epoch(windows, seed=5), _epoch(windows, seed=6)
-    for (Xa, Ca, ya), (Xb, Cb, yb) in zip(a, b):
+    for (Xa, Ca, ya, _), (Xb, Cb, yb, _) in zip(a, b):
         assert torch.equal(Xa, Xb) and torch.equal(Ca, Cb) and torch.equal(ya, yb)
-    assert any(not torch.equal(ya, yc) for (_, _, ya), (_, _, yc) in zip(a, c))
+    assert any(not torch.equal(ya, yc) for (_, _, ya, _), (_, _, yc, _) in zip(a, c))
     # a second epoch of the same sampler is a new shuffle
     sampler = TrainingSampler(windows, 16, S_IN, S_OUT, random_state=5)
     first, second = list(sampler), list(sampler)
@@ -547,6 +547,6 @@ def test_sampler_random_state(windows):
 
 def test_sampler_without_controls(windows):
     w = Windows(X=windows.X, y=windows.y, X_ctl=None, loci=windows.loci, max_jitter=S_JITTER)
-    for X, X_ctl, y in TrainingSampler(w, 16, S_IN, S_OUT, random_state=0):
+    for X, X_ctl, y, _ in TrainingSampler(w, 16, S_IN, S_OUT, random_state=0):
         assert X_ctl is None
         assert X.shape == (16, 4, S_IN) and y.shape == (16, 2, S_OUT)

@@ -98,3 +98,19 @@ def test_bpnet_loss_combines_profile_and_count(alpha):
     assert profile.item() == pytest.approx(expected_profile, rel=1e-10)
     assert count.item() == pytest.approx(expected_count, rel=1e-10)
     assert total.item() == pytest.approx(expected_profile + alpha * expected_count, rel=1e-10)
+
+
+def test_profile_loss_over_the_given_rows_only():
+    from bpnet_core.losses import bpnet_loss, multinomial_nll
+
+    g = torch.Generator().manual_seed(0)
+    logits, log_counts = torch.randn(4, 2, 10, generator=g), torch.randn(4, 1, generator=g)
+    counts = torch.randint(0, 5, (4, 2, 10), generator=g).float()
+    rows = torch.tensor([True, False, True, False])
+    total, profile, count = bpnet_loss(logits, log_counts, counts, 2.0, rows)
+    assert profile == pytest.approx(multinomial_nll(logits, counts)[rows].mean().item())
+    assert count == pytest.approx(bpnet_loss(logits, log_counts, counts, 2.0)[2].item())
+    # A batch of background regions alone: no profile loss, and a gradient.
+    total, profile, _ = bpnet_loss(logits.requires_grad_(), log_counts, counts, 2.0, torch.zeros(4, dtype=torch.bool))
+    assert profile.item() == 0
+    total.backward()
