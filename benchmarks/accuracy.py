@@ -185,6 +185,7 @@ def main() -> None:
         rows = [row for dataset in args.datasets for seed in args.seeds
                 for row in run(dataset, seed, args.epochs, args.tools, workdir)]
     table = pd.DataFrame(rows)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.output, sep="\t", index=False)
     metrics = ["count_pearson", "count_spearman", "count_mse", "count_bias", "profile_mnll", "profile_jsd",
                "profile_pearson", "train_s"]
