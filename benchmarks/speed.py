@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bpnet_core.attribute import CountHead, ProfileHead, deep_lift_shap
+from bpnet_core.attribute import CountHead, LogitScaling, ProfileHead, deep_lift_shap
 from bpnet_core.config import FitConfig
 from bpnet_core.data import TrainingSampler, load_windows
 from bpnet_core.demo import simulate_demo
@@ -241,20 +241,17 @@ def main() -> None:
               flush=True)
 
     # ----------------------------------------------------------- attribution
-    # The error column is each path's relative L2 distance from this
-    # project's exact (float64) contributions of the first `--exact`
-    # sequences. For the profile head, bpnet-lite's wrapper applies the
-    # element-wise rescale rule to z * softmax(z), which divides by the change
-    # of each logit between a sequence and its shuffle (often tiny, so float32
-    # rounding is amplified) and is another definition: its row measures
-    # both. This project's head uses tangermeme's exact softmax and product
-    # rules (see `bpnet_core.attribute.ProfileHead`).
+    # The error column is each path's relative L2 distance from the exact
+    # (float64) contributions of the first `--exact` sequences. In float32
+    # the profile head's are inexact in every implementation: the rescale
+    # rule divides by the change of each logit between a sequence and its
+    # shuffle, which is often tiny, so logit rounding is amplified.
     n, n_exact = min(args.attribute, len(valid)), min(args.exact, args.attribute, len(valid))
     X, X_ctl = valid.X[:n].float(), valid.X_ctl[:n]
     for output, wrapper, head in (("profile", ProfileWrapper, ProfileHead), ("counts", CountWrapper, CountHead)):
         exact = tangermeme_dls(head(set_compute(copy.deepcopy(ours), False).double()), X[:n_exact].double(),
                                args=(X_ctl[:n_exact].double(),), n_shuffles=20, random_state=0, hypothetical=True,
-                               warning_threshold=np.inf).numpy()
+                               additional_nonlinear_ops={LogitScaling: _nonlinear}, warning_threshold=np.inf).numpy()
 
         def error(attributions):
             return np.linalg.norm(attributions[:n_exact] - exact) / np.linalg.norm(exact)

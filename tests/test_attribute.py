@@ -85,46 +85,30 @@ def test_additivity_by_hand(tiny_model, output):
 def test_fast_path_gives_the_reference_attributions(tiny_model, output):
     """DeepLIFT/SHAP through `forward_fast` equals it through the reference computation.
 
-    In float64 to 1e-9; and in float32 to 1e-4 (relative L2), which the
-    profile head's exact softmax and product rules allow (the element-wise
-    rescale rule on z * softmax(z) gave 5% in float32).
+    In float64, so that the comparison is of the computations: in float32
+    the rescale rule's (y - y_ref) / (x - x_ref) amplifies rounding, and
+    both paths' profile contributions differ from their float64 values by
+    about 1% of their largest value on this tiny model.
     """
+    from tangermeme._deep_lift_utils import _nonlinear
     from tangermeme.deep_lift_shap import deep_lift_shap as tangermeme_dls
 
+    from bpnet_core.attribute import LogitScaling
+
+    model = load_model(tiny_model).double()
+    head = (ProfileHead if output == "profile" else CountHead)(model)
     g = torch.Generator().manual_seed(0)
     X = torch.nn.functional.one_hot(torch.randint(0, 4, (3, 206), generator=g), 4).permute(0, 2, 1).double()
     X_ctl = torch.rand(3, 2, 206, generator=g).double()
-    for dtype, tolerance in ((torch.float64, 1e-9), (torch.float32, 1e-4)):
-        model = load_model(tiny_model).to(dtype)
-        head = (ProfileHead if output == "profile" else CountHead)(model)
-        attributions = {}
-        for fast_path in (True, False):
-            set_compute(model, fast_path)
-            attributions[fast_path] = tangermeme_dls(
-                head, X.to(dtype), args=(X_ctl.to(dtype),), n_shuffles=4, random_state=1, batch_size=12,
-                hypothetical=True, warning_threshold=np.inf).double().numpy()
-        scale = np.abs(attributions[False]).max()
-        assert scale > 1e-5
-        error = np.linalg.norm(attributions[True] - attributions[False]) / np.linalg.norm(attributions[False])
-        assert error < tolerance, (dtype, error)
-
-
-def test_profile_head_rules_are_tangermemes():
-    """The head relies on tangermeme's exact rules for these two modules (pinned <2)."""
-    from tangermeme._deep_lift_utils import _build_nonlinear_ops
-    from tangermeme.deep_lift_shap import BilinearOp
-
-    ops = _build_nonlinear_ops()
-    assert ops[torch.nn.Softmax].__name__ == "_softmax" and ops[BilinearOp].__name__ == "_bilinear"
-
-
-def test_profile_contributions_add_up_in_float32(tiny_model):
-    model = load_model(tiny_model)
-    g = torch.Generator().manual_seed(2)
-    X = torch.nn.functional.one_hot(torch.randint(0, 4, (4, 206), generator=g), 4).permute(0, 2, 1)
-    _, deltas = deep_lift_shap(ProfileHead(model), X, torch.rand(4, 2, 206, generator=g), 8, 0, 32,
-                               torch.device("cpu"))
-    assert deltas.max() < 1e-3
+    attributions = {}
+    for fast_path in (True, False):
+        set_compute(model, fast_path)
+        attributions[fast_path] = tangermeme_dls(
+            head, X, args=(X_ctl,), n_shuffles=4, random_state=1, batch_size=12, hypothetical=True,
+            additional_nonlinear_ops={LogitScaling: _nonlinear}, warning_threshold=np.inf).numpy()
+    scale = np.abs(attributions[False]).max()
+    assert scale > 1e-5
+    np.testing.assert_allclose(attributions[True], attributions[False], rtol=1e-9, atol=1e-9 * scale)
 
 
 def test_fast_path_off_in_the_config_gives_the_same_files(tiny_data, tiny_model, tmp_path):
