@@ -836,6 +836,11 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
         inherit(stage, key, merged[from_stage].get(from_key),
                 origin[from_stage].get(from_key, f"{from_stage}_parameters.{from_key}"))
 
+    def on_background(stage: str) -> None:
+        """`stage` reads the `negatives`, not the top level's peaks, unless its block names loci."""
+        if origin[stage].get("loci") in (None, "loci"):
+            inherit(stage, "loci", config.negatives, "negatives", replace=True)
+
     chrombpnet = is_chrombpnet(config)
     readout = "accessibility_model" if chrombpnet else "model"
     for stage in ("predict", "attribute", "marginalize"):
@@ -849,8 +854,7 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
         for key in ("in_window", "out_window", "training_chroms", "validation_chroms", "sequences",
                     "signals"):
             copy("bias_fit", key, "fit")
-        if "loci" not in origin["bias_fit"] or origin["bias_fit"]["loci"] == "loci":
-            inherit("bias_fit", "loci", config.negatives, "negatives", replace=True)
+        on_background("bias_fit")
         copy("bias_fit", "peaks", "fit", "loci")
         inherit("fit", "bias_model", paths["bias_model"], "bias_model", replace=True)
         inherit("fit", "accessibility_model", paths["accessibility_model"], "accessibility_model",
@@ -865,14 +869,12 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
         # regions of the validation chromosomes, motifs of the report's database.
         inherit("bias_free_qc", "model", paths["accessibility_model"], "accessibility_model", replace=True)
         inherit("bias_free_qc", "full_model", paths["model"], "model", replace=True)
-        if origin["bias_free_qc"].get("loci") in (None, "loci"):  # not the peaks of the top level
-            inherit("bias_free_qc", "loci", config.negatives, "negatives", replace=True)
+        on_background("bias_free_qc")
         for key, from_key in (("sequences", "sequences"), ("chroms", "validation_chroms")):
             copy("bias_free_qc", key, "fit", from_key)
         copy("bias_free_qc", "motifs", "modisco_report")
     # Motifs are inserted into background, not into peaks that hold motifs already.
-    if config.negatives is not None and origin["marginalize"].get("loci") in (None, "loci"):
-        inherit("marginalize", "loci", config.negatives, "negatives", replace=True)
+    on_background("marginalize")  # a no-op without negatives
     # Evaluation is on the validation chromosomes of the fit, at the peaks
     # that predict uses, against the signals the model was trained on.
     copy("evaluate", "chroms", "fit", "validation_chroms")
