@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,6 +69,36 @@ def pipeline_config(data: Path, name: str, epochs: int) -> dict:
     }
 
 
+def count_noise_ceiling(fragments: Path, peaks: Path, chroms: list[str], out_window: int = 500,
+                        seed: int = 0) -> dict[str, float]:
+    """The count Pearson that sampling noise allows in `peaks`, from two pseudo-replicates.
+
+    The fragments are split at random into two halves; each half's Tn5
+    insertions (both fragment ends) are counted in the `out_window` around
+    each summit. With r the Pearson of log(1 + counts) between the halves,
+    the full data's reliability is 2r / (1 + r) (Spearman-Brown), and its
+    square root bounds the Pearson of any prediction with the observed log
+    counts.
+    """
+    frames = pd.read_csv(fragments, sep="\t", header=None, usecols=[0, 1, 2], comment="#",
+                         names=["chrom", "start", "end"])
+    frames = frames[frames["chrom"].isin(chroms)]
+    table = pd.read_csv(peaks, sep="\t", header=None, usecols=[0, 1, 9], names=["chrom", "start", "summit"])
+    table = table[table["chrom"].isin(chroms)]
+    half = np.random.default_rng(seed).random(len(frames)) < 0.5
+    counts = np.zeros((len(table), 2))
+    for chrom in chroms:
+        here = (frames["chrom"] == chrom).to_numpy()
+        rows = np.flatnonzero((table["chrom"] == chrom).to_numpy())
+        lo = (table["start"] + table["summit"]).to_numpy()[rows] - out_window // 2
+        for k, keep in enumerate((half, ~half)):
+            chosen = frames[here & keep]
+            cuts = np.sort(np.concatenate([chosen["start"].to_numpy(), chosen["end"].to_numpy() - 1]))
+            counts[rows, k] = np.searchsorted(cuts, lo + out_window) - np.searchsorted(cuts, lo)
+    r = float(np.corrcoef(np.log1p(counts[:, 0]), np.log1p(counts[:, 1]))[0, 1])
+    return {"half_pearson": r, "ceiling": float(np.sqrt(2 * r / (1 + r))), "n_peaks": len(table)}
+
+
 def _table(path: Path, columns: list[str] | None = None) -> str:
     if not path.is_file():
         return f"  (missing: {path})"
@@ -86,7 +117,7 @@ def _patterns(patterns: list[dict]) -> None:
               f"{best}")
 
 
-def report(results: Path, name: str) -> None:
+def report(results: Path, name: str, fragments: Path | None = None) -> None:
     """Print stage times, metrics, bias QC and motif matches of a finished (or stopped) run."""
     folder = results / name
     print("\nStage times (s, from Snakemake's benchmark files):")
@@ -106,6 +137,11 @@ def report(results: Path, name: str) -> None:
 
     print(f"\nHeld-out performance of the full model ({','.join(TEST)} peaks):")
     print(_table(folder / "evaluate" / f"{name}.performance.tsv"))
+    peaks = folder / "inputs" / "peaks.narrowPeak"
+    if fragments is not None and peaks.is_file():
+        noise = count_noise_ceiling(fragments, peaks, TEST)
+        print(f"  count Pearson that sampling noise allows there: {noise['ceiling']:.3f} (two random halves "
+              f"of the fragments agree with r {noise['half_pearson']:.3f} on {noise['n_peaks']} peaks)")
 
     qc_path = folder / "bias_qc" / "qc.json"
     if qc_path.is_file():
@@ -180,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         if run.returncode != 0:
             errors = [line for line in log.read_text().splitlines() if line.startswith(("error:", "Error"))]
             print("\n".join(errors[-5:]), file=sys.stderr)
-    report(args.workdir / "results", args.name)
+    report(args.workdir / "results", args.name, args.data / FILES["fragments"])
     return 0 if args.report_only or run.returncode == 0 else 1
 
 

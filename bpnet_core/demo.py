@@ -640,16 +640,17 @@ def _meme_text() -> str:
     return "".join(parts)
 
 
-def _planted_text(genome: _Genome, instances: _Instances) -> str:
-    """TSV of planted instances: chrom, 0-based start, motif, strand, in_peak."""
+def _planted_text(genome: _Genome, instances: _Instances, functional: np.ndarray | None = None) -> str:
+    """TSV of planted instances: chrom, 0-based start, motif, strand, in_peak (and functional, when given)."""
     names = list(PLANTED_MOTIFS)
     chrom = genome.chrom_of(instances.start)
-    lines = ["chrom\tposition\tmotif\tstrand\tin_peak\n"]
+    extra = [] if functional is None else [functional]
+    lines = ["chrom\tposition\tmotif\tstrand\tin_peak" + ("\tfunctional" if extra else "") + "\n"]
     lines += [
         f"{genome.names[c]}\t{start - genome.offsets[c]}\t{names[m]}\t"
-        f"{'-' if reverse else '+'}\t{in_peak}\n"
-        for c, start, m, reverse, in_peak in zip(
-            chrom, instances.start, instances.motif, instances.reverse, instances.in_peak
+        f"{'-' if reverse else '+'}\t{in_peak}" + "".join(f"\t{bool(x)}" for x in rest) + "\n"
+        for c, start, m, reverse, in_peak, *rest in zip(
+            chrom, instances.start, instances.motif, instances.reverse, instances.in_peak, *extra
         )
     ]
     return "".join(lines)

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from bpnet_core.demo import PLANTED_MOTIFS
-from bpnet_core.demo_atac import BIAS_MOTIFS
+from bpnet_core.demo_atac import BIAS_MOTIFS, motif_count_ceiling
 
 
 SIGNIFICANT = 0.05
@@ -64,10 +64,17 @@ def test_accessibility_model_passes_its_own_bias_free_qc(atac_results):
     assert "<b>Accessibility model: bias-free</b>" in report and 'id="bias_free_qc"' in report
 
 
-def test_full_model_learns_the_observed_signal(atac_results):
+def test_full_model_learns_the_observed_signal(atac_results, demo_runs):
     performance = pd.read_csv(atac_results / "evaluate" / "demo_atac.performance.tsv", sep="\t").iloc[0]
     assert performance["profile_pearson"] > 0.3
-    assert performance["count_pearson"] > 0.1
+    # Counts in the held-out peaks. The planted motifs allow r = 0.84 here;
+    # trained on 400 peaks for 16 epochs, this run measured 0.53, and 0.38
+    # before the simulator's accessibility followed the sequence.
+    data = demo_runs.workdir / "resources" / "demo_atac"
+    ceiling = motif_count_ceiling({"peaks": data / "peaks.narrowPeak.gz", "planted": data / "planted_motifs.tsv",
+                                   "signal": data / "atac.bw"}, ["chr2"], 500)["pearson"]
+    assert ceiling > 0.7  # the counts follow the sequence: there is something to learn
+    assert performance["count_pearson"] > 0.45, (performance["count_pearson"], ceiling)
 
 
 def test_dataset_report_shows_the_bias_qc(atac_results):

@@ -14,7 +14,7 @@ from bpnet_core.demo import (
     _meme_text,
     iupac_to_ppm,
 )
-from bpnet_core.demo_atac import BIAS_MOTIFS, simulate_atac_demo
+from bpnet_core.demo_atac import BIAS_MOTIFS, FUNCTIONAL_MARGIN, simulate_atac_demo
 
 CHROM_SIZES = {"chr1": 400_000, "chr2": 200_000}
 KEYS = {"sequences", "peaks", "negatives", "signal", "motifs", "planted"}
@@ -153,8 +153,8 @@ def test_bound_motifs_leave_a_footprint(demo, tracks):
     widths = {name: len(consensus) for name, (consensus, _) in PLANTED_MOTIFS.items()}
     lines = demo["planted"].read_text().splitlines()[1:]
     bound, flank = [], []
-    for chrom, position, motif, _, in_peak in (line.split("\t") for line in lines):
-        if in_peak != "True":
+    for chrom, position, motif, _, in_peak, functional in (line.split("\t") for line in lines):
+        if in_peak != "True" or functional != "True":
             continue
         start, end = int(position) - 3, int(position) + widths[motif] + 3
         track = tracks[chrom]
@@ -175,3 +175,43 @@ def test_peak_and_negative_counts_pass_chrombpnet_threshold(
     assert threshold > np.percentile(negatives, 90), (threshold, np.percentile(negatives, 90))
     assert np.mean(negatives < threshold) >= 0.95
     assert np.median(peaks) >= 5 * np.median(negatives)
+
+
+def _motif_scores(sequence, consensus):
+    """Log-odds of a planted motif at each window start, on each strand, shape (2, n - w + 1).
+
+    Written independently of the simulator (sliding windows, not gathers).
+    """
+    pwm = np.log(iupac_to_ppm(consensus) / np.asarray(BACKGROUND))
+    codes = np.searchsorted(np.frombuffer(b"ACGT", np.uint8), np.frombuffer(sequence.encode(), np.uint8))
+    windows = np.lib.stride_tricks.sliding_window_view(codes, len(consensus))
+    rows = np.arange(len(consensus))
+    return np.stack([pwm[rows, windows].sum(axis=1), pwm[::-1][rows, 3 - windows].sum(axis=1)])
+
+
+def _top_score(consensus):
+    return np.log(iupac_to_ppm(consensus) / np.asarray(BACKGROUND)).max(1).sum()
+
+
+def test_accessibility_is_a_function_of_the_sequence(demo, genome, summits):
+    # Every close match to a planted motif in the genome is a planted instance
+    # (or that instance read on the other strand, shifted by under half its
+    # width); only those within FUNCTIONAL_MARGIN act, and each peak has one.
+    rows = [line.split("\t") for line in demo["planted"].read_text().splitlines()[1:]]
+    planted = {(chrom, motif): [] for chrom in genome for motif in PLANTED_MOTIFS}
+    for chrom, position, motif, strand, in_peak, functional in rows:
+        planted[chrom, motif].append(int(position))
+        consensus = PLANTED_MOTIFS[motif][0]
+        scores = _motif_scores(genome[chrom][int(position):int(position) + len(consensus)], consensus)
+        top = _top_score(consensus)
+        score = scores[int(strand == "-"), 0]
+        assert (functional == "True") == (score >= top - FUNCTIONAL_MARGIN) or in_peak == "False", rows
+    for (chrom, motif), starts in planted.items():
+        consensus = PLANTED_MOTIFS[motif][0]
+        top = _top_score(consensus)
+        hits = np.flatnonzero((_motif_scores(genome[chrom], consensus) >= top - FUNCTIONAL_MARGIN).any(0))
+        distance = np.abs(hits[:, None] - np.array(starts)[None, :]).min(1)
+        assert (distance <= len(consensus) // 2).all(), (chrom, motif, hits[distance > len(consensus) // 2])
+    acting = {(r[0], int(r[1])) for r in rows if r[4] == "True" and r[5] == "True"}
+    for chrom, summit in summits:
+        assert any(c == chrom and abs(position - summit) <= 70 for c, position in acting), (chrom, summit)
