@@ -12,8 +12,10 @@ import os
 
 os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported, here and in subprocesses
 
+import contextlib
 import json
 import re
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -146,6 +148,10 @@ def pipeline_run(tiny_data, tmp_path_factory):
 # one core each; their tests run last (`pytest_collection_modifyitems`).
 
 
+# The demo batch takes 4-6 min on 2 idle cores; past this it is stuck.
+DEMO_TIMEOUT_S = 45 * 60
+
+
 class DemoRun:
     """The demo pipelines, started as one batch run; `results(name)` waits for it."""
 
@@ -153,10 +159,21 @@ class DemoRun:
         self.workdir, self.process = workdir, process
 
     def results(self, name: str) -> Path:
-        self.process.wait()
+        try:
+            self.process.wait(timeout=DEMO_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            pytest.fail(f"the demo batch ran past {DEMO_TIMEOUT_S} s; log: {self.workdir / 'snakemake.log'}")
         log = (self.workdir / "snakemake.log").read_text()
         assert (self.workdir / "results" / name / f"{name}.report.html").is_file(), log[-6000:]
         return self.workdir / "results" / name
+
+    def stop(self) -> None:
+        """Kill the batch and every job it started (its own process group)."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
 
 
 def start_demos(workdir: Path, demos: dict[str, tuple]) -> DemoRun:
@@ -176,7 +193,7 @@ def start_demos(workdir: Path, demos: dict[str, tuple]) -> DemoRun:
         process = subprocess.Popen(
             [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
              "--configfile", str(batch), "--cores", "2", "--max-threads", "1", "--keep-going"],
-            stdout=log, stderr=subprocess.STDOUT)
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return DemoRun(workdir, process)
 
 
@@ -238,9 +255,7 @@ def demo_runs(request, tmp_path_factory) -> DemoRun | None:
         return
     run = start_demos(tmp_path_factory.mktemp("demos"), {name: DEMOS[name] for name in names})
     yield run
-    if run.process.poll() is None:
-        run.process.kill()
-        run.process.wait()
+    run.stop()
 
 
 def pytest_collection_modifyitems(session, config, items):

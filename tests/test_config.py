@@ -18,6 +18,7 @@ from bpnet_core.config import (
     model_path,
     parse_config,
     pipeline_stages,
+    read_config,
 )
 from bpnet_core.errors import InputError
 
@@ -31,7 +32,10 @@ PIPELINE = json.loads((REPO / "config" / "ENCSR000BGQ.json").read_text())
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_config_file_validates(path):
     config = load_config(path)
-    assert config.to_params()
+    params = config.to_params()
+    # Every key the file writes is kept, and the parameters parse back to the same config.
+    assert set(read_config(path)) <= set(params)
+    assert type(config).model_validate(params) == config
 
 
 def test_seed_examples_are_all_present():
@@ -204,6 +208,7 @@ def test_schema_rejects_unknown_key():
 
 def test_predict_accepts_signals_key_of_chrombpnet_example():
     config = PredictConfig.model_validate({"model": "m", "sequences": "s", "loci": "l", "signals": None})
+    assert config.signals is None
     assert config.profile_filename == "y_profile.npz" and config.counts_filename == "y_counts.npz"
 
 

@@ -1,0 +1,79 @@
+"""The third-party code this package leans on: declared, and its internals still there.
+
+Where the package uses a library's internals (not its documented API),
+pyproject.toml pins an upper bound; these tests fail loudly, naming the
+library, when a version inside the bounds no longer has what is used.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# Import name -> distribution name, where they differ.
+DISTRIBUTIONS = {"yaml": "pyyaml", "pyBigWig": "pybigwig", "modiscolite": "modisco-lite", "macs3": "macs3"}
+
+
+def _imported_modules(paths) -> set[str]:
+    names = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def _declared() -> set[str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return {re.split(r"[<>=!~\[ ;]", spec, maxsplit=1)[0].lower() for spec in project["dependencies"]}
+
+
+def test_every_third_party_import_is_declared():
+    sources = [*(REPO / "bpnet_core").rglob("*.py"), *(REPO / "workflow" / "scripts").glob("*.py")]
+    third_party = {name for name in _imported_modules(sources)
+                   if name not in sys.stdlib_module_names and name not in {"bpnet_core", "snakemake"}}
+    undeclared = {name for name in third_party if DISTRIBUTIONS.get(name, name).lower() not in _declared()}
+    assert not undeclared, f"imported by bpnet_core or workflow/scripts but not in pyproject.toml: {undeclared}"
+
+
+INTERNALS = [
+    # (module, attribute): what bpnet_core calls that is not a documented API.
+    ("tangermeme._deep_lift_utils", "_nonlinear"),          # attribute.py: LogitScaling's rule
+    ("tangermeme.deep_lift_shap", "deep_lift_shap"),
+    ("tangermeme.ersatz", "substitute"),
+    ("tangermeme.utils", "pwm_consensus"),
+    ("tangermeme.io", "extract_loci"),
+    ("tangermeme.match", "extract_matching_loci"),
+    ("modiscolite.extract_seqlets", None),                  # modisco.py finds its frames by module name
+    ("modiscolite.tfmodisco", "TFMoDISco"),
+    ("modiscolite.util", "calculate_window_offsets"),
+    ("modiscolite.io", "save_hdf5"),
+    ("memelite.tomtom", "tomtom"),
+    ("figwig", "BigWigReader"),
+]
+
+
+@pytest.mark.parametrize("module, attribute", INTERNALS, ids=[f"{m}.{a or ''}" for m, a in INTERNALS])
+def test_library_internals_are_still_there(module, attribute):
+    loaded = importlib.import_module(module)
+    if attribute is not None:
+        assert hasattr(loaded, attribute), f"{module} no longer has {attribute}: check the pinned upper bound"
+
+
+def test_deep_lift_shap_still_takes_the_arguments_attribute_passes():
+    from tangermeme.deep_lift_shap import deep_lift_shap
+
+    parameters = inspect.signature(deep_lift_shap).parameters
+    for name in ("args", "n_shuffles", "random_state", "hypothetical", "batch_size", "device", "verbose",
+                 "warning_threshold", "additional_nonlinear_ops"):
+        assert name in parameters, f"tangermeme's deep_lift_shap no longer takes {name!r}"
