@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import Precision
 from .errors import InputError
 from .io import atomic_output
+from .precision import PRECISIONS
 
 MODEL_FORMAT_VERSION = 1
 
@@ -258,9 +257,6 @@ class ChromBPNet(nn.Module):
         bias_profile, bias_counts = self.bias(X)
         counts = torch.logsumexp(torch.cat([acc_counts, bias_counts], dim=1), dim=1, keepdim=True)
         return acc_profile + bias_profile, counts
-
-
-PRECISIONS = get_args(Precision)
 
 
 def set_compute(model: nn.Module, fast_path: bool = True, precision: str = "fp32") -> nn.Module:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .. import formats
 from ..errors import InputError
 from .schemas import (
     _BPNET_STAGES,
@@ -301,12 +302,10 @@ def prepare_inputs(config: StepConfig, source: str = "<config>",
         For lists mixing reads and bigWigs, reads given only to some
         stages, or no `loci` and no reads to call peaks from.
     """
-    from ..reads import is_reads as _is_reads
-
     def is_reads(path: str, key: str) -> bool:
-        # By content where the file exists, else by suffix (`reads.reads_format`).
+        # By content where the file exists, else by suffix (`formats.reads_format`).
         try:
-            return _is_reads(path, key)
+            return formats.is_reads(path, key)
         except InputError as err:
             raise InputError(f"{source}: {err}") from None
 

@@ -28,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from ..precision import Precision
+
 Paths = Union[str, list[str]]
 # The module of the models made by `create_model`: the package, whose name
 # the JSON Schema's definitions carry (``bpnet_core__config__fit_parameters__1``).
@@ -70,11 +72,6 @@ class StepConfig(BaseModel):
         stage's (evaluate's ``loci`` are ``predict_parameters.loci``).
         """
         return self._origins.get(key, key)
-
-
-# Extension: "bf16" computes the model under bfloat16 autocast (see
-# `bpnet_core.models.set_compute`); DeepLIFT/SHAP always runs in float32.
-Precision = Literal["fp32", "bf16"]
 
 
 class WindowedConfig(StepConfig):
