@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .. import formats
+from .. import formats, layout
 from ..errors import InputError
 from .schemas import (
     _BPNET_STAGES,
@@ -277,7 +277,7 @@ def _reads_lists(config: StepConfig, key: str):
 
 
 def prepare_inputs(config: StepConfig, source: str = "<config>",
-                   results: str = "results") -> tuple[StepConfig, dict[str, StepConfig]]:
+                   results: str = layout.RESULTS) -> tuple[StepConfig, dict[str, StepConfig]]:
     """Raw inputs of a pipeline: the stages that turn them into model inputs.
 
     - `signals` / `controls` naming reads files (BAM/SAM/CRAM, fragments,
@@ -309,7 +309,7 @@ def prepare_inputs(config: StepConfig, source: str = "<config>",
         except InputError as err:
             raise InputError(f"{source}: {err}") from None
 
-    folder = f"{results}/{pipeline_name(config)}/inputs"
+    dataset = pipeline_name(config)
     fit, fit_origin = _merge(config, "fit")
     chrombpnet = is_chrombpnet(config)
     stranded = config.stranded if config.stranded is not None else not chrombpnet
@@ -318,8 +318,8 @@ def prepare_inputs(config: StepConfig, source: str = "<config>",
     raw: dict[str, list[str]] = {}
     for key in ("signals", "controls"):
         fit_paths = fit.get(key) or []
-        bigwigs = ([f"{folder}/{key}.plus.bw", f"{folder}/{key}.minus.bw"] if stranded
-                   else [f"{folder}/{key}.bw"])
+        bigwigs = ([layout.path(f"reads_bigwig_{strand}", dataset, results, role=key) for strand in ("plus", "minus")]
+                   if stranded else [layout.path("reads_bigwig", dataset, results, role=key)])
         for where, paths in _reads_lists(config, key):
             name = f"{where}_parameters.{key}" if where else key
             n_reads = sum(is_reads(path, name) for path in paths)
@@ -345,7 +345,7 @@ def prepare_inputs(config: StepConfig, source: str = "<config>",
         if "signals" not in raw:
             raise InputError(f"{source}: missing required key 'loci': give peaks (BED or narrowPeak), "
                              "or reads files (BAM, fragments, tagAlign) in 'signals' to call peaks from")
-        top["loci"] = f"{folder}/peaks.narrowPeak"
+        top["loci"] = layout.path("peaks", dataset, results)
         stages["call_peaks"] = _validate_set(PeakCallingConfig, {
             "sequences": fit.get("sequences"), "signals": raw["signals"], "controls": raw.get("controls"),
             "stranded": stranded, "peak_qvalue": config.peak_qvalue, "genome_size": config.genome_size,
@@ -353,7 +353,7 @@ def prepare_inputs(config: StepConfig, source: str = "<config>",
             {"signals": fit_origin.get("signals", "signals"), "controls": fit_origin.get("controls", "controls"),
              "sequences": fit_origin.get("sequences", "sequences")})
     if chrombpnet and config.negatives is None:
-        top["negatives"] = f"{folder}/negatives.bed"
+        top["negatives"] = layout.path("negatives", dataset, results)
         stages["negatives"] = _validate_set(NegativesConfig, {
             "sequences": fit.get("sequences"), "loci": fit.get("loci") or top["loci"],
             "chroms": [*fit.get("training_chroms", []), *fit.get("validation_chroms", [])],
@@ -377,7 +377,7 @@ def input_files(stages: dict[str, StepConfig]) -> set[str]:
     return files
 
 
-def model_paths(config: StepConfig, results: str = "results") -> dict[str, str]:
+def model_paths(config: StepConfig, results: str = layout.RESULTS) -> dict[str, str]:
     """The model files of a pipeline: given ones that exist, else trained ones.
 
     The rule, for each of the pipeline's model keys: if it names a file
@@ -401,16 +401,11 @@ def model_paths(config: StepConfig, results: str = "results") -> dict[str, str]:
             for key, path in trained_model_paths(config, results).items()}
 
 
-def trained_model_paths(config: StepConfig, results: str = "results") -> dict[str, str]:
-    """Where the pipeline writes each model it trains (see `model_paths`)."""
-    name = pipeline_name(config)
-    trained = {"model": f"{results}/{name}/fit/{name}.torch"}
-    if is_chrombpnet(config):
-        trained["bias_model"] = f"{results}/{name}/bias_fit/{name}.bias.torch"
-        trained["accessibility_model"] = f"{results}/{name}/fit/{name}.accessibility.torch"
-    return trained
+def trained_model_paths(config: StepConfig, results: str = layout.RESULTS) -> dict[str, str]:
+    """Where the pipeline writes each model it trains (see `model_paths`, `layout.trained_models`)."""
+    return layout.trained_models(pipeline_name(config), is_chrombpnet(config), results)
 
 
-def model_path(config: StepConfig, results: str = "results") -> str:
+def model_path(config: StepConfig, results: str = layout.RESULTS) -> str:
     """The (full) model file of a pipeline; see `model_paths`."""
     return model_paths(config, results)["model"]
