@@ -275,9 +275,9 @@ def _central_logo(scores: np.ndarray, one_hot: np.ndarray, center: int) -> tuple
     return scores[window], sequence, center - one_hot.shape[-1] // 2 + window.start
 
 
-def _examples(results_dir: Path, name: str) -> str | None:
-    needed = [layout.under(results_dir, key, name)
-              for key in ("attributed_loci", "attr", "ohe", "profile", "counts", "model")]
+def _examples(results_dir: Path, name: str, model_path: Path) -> str | None:
+    needed = [layout.under(results_dir, key, name) for key in ("attributed_loci", "attr", "ohe", "profile", "counts")]
+    needed.append(model_path)
     if not all(path.is_file() for path in needed):
         return None
     loci = pd.read_csv(needed[0], sep="\t")
@@ -482,18 +482,30 @@ def _config(config_params: dict | None) -> str | None:
         for stage, params in config_params.items())
 
 
+def model_file(results_dir: str | os.PathLike, name: str, config_params: dict | None = None) -> Path:
+    """The (full) model of the run that made `results_dir`: the file its stages used.
+
+    That is the evaluate stage's ``model`` in `config_params` (the pipeline's
+    ``model``, as `bpnet_core.config.model_paths` chose it: a given file, or
+    where the fit writes one), resolved as `_resolve` does; without it, where
+    the fit writes the model (`bpnet_core.layout`).
+    """
+    model = ((config_params or {}).get("evaluate") or {}).get("model")
+    return _resolve(model, Path(results_dir)) if model else layout.under(results_dir, "model", name)
+
+
 def pipeline_kind(results_dir: str | os.PathLike, name: str, config_params: dict | None = None) -> str:
     """``"ChromBPNet"`` or ``"BPNet"``: the pipeline that made `results_dir`.
 
     From the stages of `config_params` (only ChromBPNet has a bias model), the
-    bias-model folders, or else the fitted model's metadata.
+    bias-model folders, or else the metadata of the run's model (`model_file`).
     """
     if config_params and {"bias_fit", "bias_qc"} & config_params.keys():
         return "ChromBPNet"
     results_dir = Path(results_dir)
     if any(layout.under(results_dir, folder).is_dir() for folder in ("bias_fit", "bias_qc", "bias_free_qc")):
         return "ChromBPNet"
-    model_path = layout.under(results_dir, "model", name)
+    model_path = model_file(results_dir, name, config_params)
     if model_path.is_file() and load_model(model_path).metadata.get("kind") == "chrombpnet":
         return "ChromBPNet"
     return "BPNet"
@@ -530,7 +542,9 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
         The page to write (atomically); figures are embedded as base64 PNGs.
     config_params : dict, optional
         Stage -> effective parameters, shown as collapsible JSON; the motif
-        databases they name give the TF names of the motif matches.
+        databases they name give the TF names of the motif matches, and the
+        evaluate stage's ``model`` the model of the example loci (`model_file`:
+        a given model file is never copied into `results_dir`).
 
     Returns
     -------
@@ -547,6 +561,7 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
     kind = pipeline_kind(results_dir, name, config_params)
     chrombpnet = kind == "ChromBPNet"
     names = motif_names(config_params, results_dir)
+    model_path = model_file(results_dir, name, config_params)
     # A note of None leaves the section out silently: a note for what does not
     # apply (nothing converted; no bias model in BPNet) reads as a claim.
     sections = [
@@ -558,7 +573,7 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
          "the accessibility model was not checked" if chrombpnet else None, lambda: _bias_free(results_dir)),
         ("performance", "Performance", "the evaluate stage did not run", lambda: _performance(results_dir, name)),
         ("examples", "Example loci", "the predict or attribute stage did not run",
-         lambda: _examples(results_dir, name)),
+         lambda: _examples(results_dir, name, model_path)),
         ("motifs", "Motifs", "the TF-MoDISco stage did not run", lambda: _motifs(results_dir, names)),
         ("marginalization", "Marginalization", "the marginalize stage did not run",
          lambda: _marginalization(results_dir, names)),
