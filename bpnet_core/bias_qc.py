@@ -33,8 +33,8 @@ from .io import write_text
 from .metrics import performance
 from .models import load_model, set_compute
 from .modisco import report_motifs
+from .predict import predict_windows
 from .runtime import select_device
-from .train import predict_windows
 
 log = logging.getLogger(__name__)
 

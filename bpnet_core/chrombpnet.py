@@ -34,13 +34,13 @@ from .data import TrainingSampler, Windows, window_counts
 from .errors import InputError
 from .io import as_list
 from .models import BPNet, ChromBPNet, load_model, save_model
+from .predict import predict_windows
 from .runtime import seed_everything, select_device
 from .train import (
     load_fit_windows,
     load_training_windows,
     new_model,
     observed_log_counts,
-    predict_windows,
     save_trained,
     train_model,
     training_metadata,

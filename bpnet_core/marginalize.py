@@ -25,8 +25,7 @@ from .config import MarginalizeConfig, as_step_config
 from .data import Windows
 from .errors import InputError
 from .io import as_list, atomic_output, read_meme, write_tsv
-from .predict import load_model_and_windows, predicted_tracks
-from .train import predict_windows
+from .predict import load_model_and_windows, predict_windows, predicted_tracks
 
 log = logging.getLogger(__name__)
 

@@ -364,7 +364,7 @@ def test_reverse_complement_average_is_strand_symmetric():
     import pandas as pd
 
     from bpnet_core.data import Windows, reverse_complement_sequence, reverse_complement_tracks
-    from bpnet_core.train import predict_windows
+    from bpnet_core.predict import predict_windows
 
     torch.manual_seed(0)
     model = BPNet(n_filters=4, n_layers=2, n_outputs=2, n_control_tracks=2, trimming=53)

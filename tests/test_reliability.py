@@ -16,7 +16,8 @@ from bpnet_core.config import FitConfig
 from bpnet_core.data import load_windows
 from bpnet_core.io import atomic_output
 from bpnet_core.models import load_model
-from bpnet_core.train import checkpoint_path, fit_model, predict_windows
+from bpnet_core.predict import predict_windows
+from bpnet_core.train import checkpoint_path, fit_model
 
 from conftest import tiny_fit_config, write_json
 
