@@ -58,7 +58,6 @@ from .schemas import (
     ChromBPNetPipelineConfig,
     EvaluateConfig,
     FitConfig,
-    FitParameters,
     MarginalizeConfig,
     ModelStepConfig,
     ModiscoMotifsConfig,
@@ -78,7 +77,7 @@ from .validation import as_step_config, problems_error
 __all__ = [
     "INPUT_STAGES", "PIPELINE_MODELS", "RUNTIME_KEYS", "STEP_MODELS", "AttributeConfig", "BiasFitConfig",
     "BiasFitParameters", "BiasFreeQCConfig", "BiasQCConfig", "BPNetPipelineConfig", "ChromBPNetFitConfig",
-    "ChromBPNetPipelineConfig", "EvaluateConfig", "FitConfig", "FitParameters", "MarginalizeConfig",
+    "ChromBPNetPipelineConfig", "EvaluateConfig", "FitConfig", "MarginalizeConfig",
     "ModelStepConfig", "ModiscoMotifsConfig", "ModiscoReportConfig", "NegativesConfig", "Paths",
     "PeakCallingConfig", "Precision", "PredictConfig", "ReadsConfig", "StageParams", "StepConfig",
     "WindowedConfig", "as_step_config", "bias_fit_config", "detect_kind", "input_files", "is_chrombpnet",

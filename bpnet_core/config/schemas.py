@@ -172,9 +172,6 @@ def _partial(model: type[StepConfig], name: str) -> type[StepConfig]:
                         **_optional_fields([model], exclude={"bias_fit_parameters"}))
 
 
-FitParameters = _partial(FitConfig, "FitParameters")
-
-
 class BiasFitConfig(FitConfig):
     """The bias step of ChromBPNet Fit: a BPNet of the enzyme's sequence bias.
 
@@ -425,8 +422,6 @@ class NegativesConfig(StepConfig):
 # Stages that make model inputs from raw files; each runs only when needed.
 INPUT_STAGES = {"signals_bigwig": ReadsConfig, "controls_bigwig": ReadsConfig,
                 "call_peaks": PeakCallingConfig, "negatives": NegativesConfig}
-# Pipeline keys that only these stages read.
-_INPUT_KEYS = {"stranded", "read_shift", "peak_qvalue", "genome_size", "exclusion_lists"}
 
 
 # Keys that name one stage's output file: never inherited from the top level.
