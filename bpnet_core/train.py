@@ -21,7 +21,7 @@ from .data import TrainingSampler, Windows, load_windows
 from .io import atomic_output, write_tsv
 from .losses import bpnet_loss
 from .metrics import performance
-from .models import BPNet, receptive_field_half_width, save_model, set_compute
+from .models import NOT_A_TORCH_FILE, BPNet, receptive_field_half_width, save_model, set_compute
 from .predict import predict_windows
 from .runtime import seed_everything, select_device
 
@@ -133,8 +133,12 @@ class _TrainingRun:
         if not path.is_file():
             return False
         try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as err:  # a truncated or foreign file: start over
+            # Onto the CPU: an error here is the file's; the state goes to the
+            # device below, where running out of memory is an error like any other.
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except torch.OutOfMemoryError:
+            raise  # a RuntimeError, but not the file's
+        except NOT_A_TORCH_FILE as err:  # a truncated or foreign file: start over
             log.warning("ignoring unreadable checkpoint %s (%s); training from the start", path, err)
             return False
         if _resumable(state.get("config")) != _resumable(self.config.to_params()):
@@ -143,8 +147,11 @@ class _TrainingRun:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.sampler.load_state_dict(state["sampler"])
-        for key in ("best_state", "iteration", "examples", "history", "best", "stale", "running", "running_n"):
+        for key in ("iteration", "examples", "history", "best", "stale", "running", "running_n"):
             setattr(self, key, state[key])
+        best_state = state["best_state"]
+        self.best_state = (None if best_state is None else
+                           {name: tensor.to(self.device) for name, tensor in best_state.items()})
         self.elapsed_before = state["elapsed"]
         self.started = time.perf_counter()
         log.info("resuming from checkpoint %s at iteration %d (epoch %d)", path, self.iteration,

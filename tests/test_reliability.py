@@ -98,6 +98,19 @@ def test_a_checkpoint_cut_short_is_ignored(tiny_data, tmp_path, caplog):
     assert pd.read_csv(tmp_path / "h.tsv", sep="\t")["iteration"].iloc[0] == 0
 
 
+def test_an_error_reading_a_checkpoint_that_is_not_the_files_is_raised(tiny_data, tmp_path, monkeypatch):
+    config = FitConfig.model_validate(tiny_fit_config(tiny_data, max_epochs=1))
+    checkpoint_path(tmp_path / "m.torch").write_bytes(b"PK\x03\x04")
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(torch, "load", out_of_memory)
+    with pytest.raises(torch.OutOfMemoryError):
+        fit_model(config, tmp_path / "m.torch", tmp_path / "h.tsv")
+    assert checkpoint_path(tmp_path / "m.torch").exists()  # not trained over from the start
+
+
 def test_stages_keep_their_thread_count_when_numba_starts():
     # numba's OpenMP layer, on its first start, sets every core; a stage
     # given 1 thread must stay on 1 (runtime.set_threads).
