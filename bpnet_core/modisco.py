@@ -29,7 +29,7 @@ import pandas as pd
 
 from .config import ModiscoMotifsConfig, as_step_config
 from .errors import InputError
-from .io import atomic_output, read_meme, require_file, write_tsv
+from .io import ALPHABET, atomic_output, read_meme, require_file, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,6 @@ TRIM_THRESHOLD = 0.3
 LOGO_FLANK = 4
 
 PATTERN_GROUPS = ("pos_patterns", "neg_patterns")
-ALPHABET = "ACGT"
 
 
 @dataclass

@@ -29,12 +29,11 @@ from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import Affine2D
 
 from . import layout
-from .io import atomic_output, meme_names, motif_label
+from .io import ALPHABET, atomic_output, meme_names, motif_label
 from .marginalize import figure_name
 from .models import ChromBPNet, load_model
 from .predict import predicted_tracks
 
-ALPHABET = "ACGT"
 BASE_COLORS = {"A": "#109648", "C": "#255C99", "G": "#F7B32B", "T": "#D62839"}
 DPI = 90
 LOGO_WIDTH = 100  # central bases shown as a contribution logo under each example
