@@ -83,7 +83,7 @@ benchmark-batch: install
 lint: demo-data
 	$(BIN)/snakemake --lint --configfile config/demo.json
 
-# Regenerate the JSON Schema of the configs after changing bpnet_core/config.py.
+# Regenerate the JSON Schema of the configs after changing the models in bpnet_core/config/.
 schema: install
 	$(BIN)/bpnet-core schema > workflow/schemas/config.schema.json
 

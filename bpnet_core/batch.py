@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import layout
 from .checks import file_problems
 from .config import (
     PIPELINE_MODELS,
@@ -80,7 +81,7 @@ class Dataset:
         return f"{self.name} ({self.source}): {'; '.join(parts)}"
 
 
-def _missing_model_warnings(pipeline: StepConfig, source: str, results: str = "results") -> list[str]:
+def _missing_model_warnings(pipeline: StepConfig, source: str, results: str = layout.RESULTS) -> list[str]:
     """A `model` key naming a file that does not exist, outside the results folder.
 
     The rule stays (a missing model is trained: the spec's ``"model":

@@ -49,8 +49,8 @@ from .errors import InputError
 from .io import atomic_output, read_meme, write_text, write_tsv
 from .marginalize import motif_consensus
 from .models import load_model, set_compute
+from .predict import predict_windows
 from .runtime import select_device
-from .train import predict_windows
 
 log = logging.getLogger(__name__)
 

@@ -29,12 +29,12 @@ import numpy as np
 from .attribute import attribute_model
 from .config import AttributeConfig, BiasQCConfig, as_step_config
 from .data import load_windows
-from .io import write_text
+from .io import ALPHABET, write_text
 from .metrics import performance
 from .models import load_model, set_compute
 from .modisco import report_motifs
+from .predict import predict_windows
 from .runtime import select_device
-from .train import predict_windows
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def pattern_matches(modisco_h5: str | os.PathLike, motifs: str | os.PathLike,
     for pattern, p, q in zip(patterns, pvalues, qvalues):
         start, end = _core(pattern.cwm)
         core = pattern.ppm[start:end]
-        consensus = "".join("ACGT"[i] for i in core.argmax(axis=1))
+        consensus = "".join(ALPHABET[i] for i in core.argmax(axis=1))
         permuted = tomtom_pvalues([core[rng.permutation(len(core))].T for _ in range(N_PERMUTATIONS)],
                                   database)
         row = {"pattern": pattern.name, "n_seqlets": pattern.n_seqlets, "consensus": consensus,

@@ -10,6 +10,7 @@ from typing import Collection
 
 from .config import StepConfig, problems_error
 from .errors import InputError
+from .formats import is_reads
 from .io import (
     as_list,
     bigwig_chrom_sizes,
@@ -20,7 +21,6 @@ from .io import (
     warn_if_not_counts,
     within_chromosomes,
 )
-from .reads import is_reads
 
 _CHROM_KEYS = ("training_chroms", "validation_chroms", "chroms")
 

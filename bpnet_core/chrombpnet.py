@@ -34,13 +34,13 @@ from .data import TrainingSampler, Windows, window_counts
 from .errors import InputError
 from .io import as_list
 from .models import BPNet, ChromBPNet, load_model, save_model
+from .predict import predict_windows
 from .runtime import seed_everything, select_device
 from .train import (
     load_fit_windows,
     load_training_windows,
     new_model,
     observed_log_counts,
-    predict_windows,
     save_trained,
     train_model,
     training_metadata,
@@ -229,8 +229,7 @@ def fit_chrombpnet(config: ChromBPNetFitConfig | Mapping[str, Any], bias_model_p
     """
     if qc_path is not None:
         check_bias_qc(json.loads(Path(qc_path).read_text()), qc_path, accept)
-    config = (config if isinstance(config, ChromBPNetFitConfig)
-              else ChromBPNetFitConfig.model_validate(dict(config)))
+    config = as_step_config(ChromBPNetFitConfig, config)
     check_files(config)
     device = select_device(config.device)
     bias = load_model(bias_model_path, key="bias_model")
@@ -295,8 +294,7 @@ def fit_chrombpnet_step(config: ChromBPNetFitConfig | Mapping[str, Any], output_
     ``<name>.torch`` (full), ``<name>.accessibility.torch`` and history TSVs.
     Bias QC by TF-MoDISco needs a motif database and runs in the pipeline.
     """
-    config = (config if isinstance(config, ChromBPNetFitConfig)
-              else ChromBPNetFitConfig.model_validate(dict(config)))
+    config = as_step_config(ChromBPNetFitConfig, config, source)
     out = Path(output_dir)
     bias_path = config.bias_model
     if not bias_path or not Path(bias_path).is_file():

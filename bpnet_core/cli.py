@@ -23,7 +23,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, layout
 from .checks import check_files
 from .config import (
     PIPELINE_MODELS,
@@ -148,7 +148,7 @@ def _summarize(args) -> None:
 
     datasets = {pipeline_name(parse_config(read_config(path), source=path)): path
                 for path in read_sheet(args.sheet)}
-    prefix = args.output or f"{args.results}/summary/{Path(args.sheet).stem}"
+    prefix = args.output or layout.batch_summary_prefix(Path(args.sheet).stem, args.results)
     table = write_summary(datasets, f"{prefix}.tsv", f"{prefix}.html", results_dir=args.results)
     for row in table.itertuples():
         print(f"{row.dataset}\t{row.status}\t{row.detail}")
@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summarize", help="status, metrics and motifs of every dataset of a batch, "
                        "at any time (also written at the end of a batch run)")
     p.add_argument("sheet", help="the batch's sheet (TSV with a 'config' column) or folder of configs")
-    p.add_argument("--results", default="results", help="the workflow's results folder")
+    p.add_argument("--results", default=layout.RESULTS, help="the workflow's results folder")
     p.add_argument("-o", "--output", help="output prefix (default: <results>/summary/<sheet name>)")
     p.set_defaults(func=_summarize)
 

@@ -11,8 +11,7 @@ import pandas as pd
 from .config import EvaluateConfig, as_step_config
 from .io import write_tsv
 from .metrics import performance
-from .predict import load_model_and_windows
-from .train import predict_windows
+from .predict import load_model_and_windows, predict_windows
 
 log = logging.getLogger(__name__)
 

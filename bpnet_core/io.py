@@ -17,6 +17,8 @@ import pandas as pd
 
 from .errors import InputError, warn
 
+# The bases of one-hot sequences and motif matrices, in row (column) order.
+ALPHABET = "ACGT"
 # Lines of a BED file that hold no interval (UCSC's tools skip them too).
 _HEADER_PREFIXES = ("#", "track", "browser")
 

@@ -24,13 +24,10 @@ from scipy.special import softmax
 from .config import MarginalizeConfig, as_step_config
 from .data import Windows
 from .errors import InputError
-from .io import as_list, atomic_output, read_meme, write_tsv
-from .predict import load_model_and_windows, predicted_tracks
-from .train import predict_windows
+from .io import ALPHABET, as_list, atomic_output, read_meme, write_tsv
+from .predict import load_model_and_windows, predict_windows, predicted_tracks
 
 log = logging.getLogger(__name__)
-
-ALPHABET = "ACGT"
 
 SUMMARY_COLUMNS = ["motif", "consensus", "n_loci", "delta_log_counts", "delta_log_counts_se",
                    "delta_log_counts_shuffled", "motif_delta_log_counts", "profile_l1", "max_delta_reads"]

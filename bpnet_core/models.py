@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import os
+import pickle
+import struct
+import zipfile
 from pathlib import Path
-from typing import get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import Precision
 from .errors import InputError
 from .io import atomic_output
+from .precision import PRECISIONS
 
 MODEL_FORMAT_VERSION = 1
+
+# What `torch.load(path, map_location="cpu", weights_only=True)` raises for a
+# file that is not a whole torch file of plain data: random bytes or another
+# program's file (UnpicklingError, KeyError, IndexError, UnicodeDecodeError),
+# an archive cut short or damaged (RuntimeError of the archive reader,
+# EOFError, OSError, ValueError, struct.error, BadZipFile; AssertionError in
+# the legacy format's reader), a pickled module (UnpicklingError). Loaded onto
+# the CPU, no CUDA error can arise; anything else is not the file's fault.
+NOT_A_TORCH_FILE = (pickle.UnpicklingError, EOFError, RuntimeError, KeyError, IndexError, ValueError, OSError,
+                    struct.error, zipfile.BadZipFile, AssertionError)
 
 # Half-widths of the first conv (k=21) and the profile head (k=75).
 _FIRST_HALF = 10
@@ -260,9 +272,6 @@ class ChromBPNet(nn.Module):
         return acc_profile + bias_profile, counts
 
 
-PRECISIONS = get_args(Precision)
-
-
 def set_compute(model: nn.Module, fast_path: bool = True, precision: str = "fp32") -> nn.Module:
     """How every BPNet of `model` computes; returns `model`.
 
@@ -329,7 +338,7 @@ def load_model(path: str | os.PathLike, key: str = "model", device: str | torch.
         raise InputError(f"{path}: model file not found (config key '{key}')")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a foreign file
+    except NOT_A_TORCH_FILE as err:
         raise InputError(f"{path} (config key '{key}'): not a model file of bpnet_core ({err.__class__.__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") not in MODEL_FORMATS:
         raise InputError(f"{path} (config key '{key}'): not a model file of bpnet_core")

@@ -27,9 +27,9 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from .config import ModiscoMotifsConfig
+from .config import ModiscoMotifsConfig, as_step_config
 from .errors import InputError
-from .io import atomic_output, read_meme, require_file, write_tsv
+from .io import ALPHABET, atomic_output, read_meme, require_file, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,6 @@ TRIM_THRESHOLD = 0.3
 LOGO_FLANK = 4
 
 PATTERN_GROUPS = ("pos_patterns", "neg_patterns")
-ALPHABET = "ACGT"
 
 
 @dataclass
@@ -188,8 +187,7 @@ def discover_motifs_stage(config: ModiscoMotifsConfig | Mapping[str, Any],
 
     `output_h5` defaults to the config's `output_filename`.
     """
-    config = (config if isinstance(config, ModiscoMotifsConfig)
-              else ModiscoMotifsConfig.model_validate(dict(config)))
+    config = as_step_config(ModiscoMotifsConfig, config)
     return discover_motifs(ohe_path, attr_path, output_h5 or config.output_filename,
                            n_seqlets=config.n_seqlets, window=config.window,
                            verbose=config.verbose)

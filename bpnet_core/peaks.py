@@ -24,8 +24,9 @@ import pandas as pd
 
 from .config import PeakCallingConfig, as_step_config
 from .errors import InputError
+from .formats import reads_format
 from .io import atomic_output, fasta_chrom_sizes
-from .reads import reads_format, table_chunks
+from .reads import table_chunks
 
 log = logging.getLogger("bpnet_core")
 

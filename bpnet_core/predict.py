@@ -8,18 +8,50 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import torch
 from scipy.special import softmax
 
 from .checks import check_files
 from .config import PredictConfig, StepConfig, as_step_config
-from .data import Windows, load_windows
+from .data import Windows, load_windows, reverse_complement_sequence, reverse_complement_tracks
 from .errors import InputError
 from .io import as_list, fasta_chrom_sizes, write_bigwig, write_npz
 from .models import BPNet, load_model, set_compute
-from .runtime import select_device
-from .train import predict_windows
+from .runtime import select_device, with_shrinking_batches
 
 log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def predict_windows(model: BPNet, windows: Windows, batch_size: int, device: torch.device,
+                    rc_average: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Profile logits (N, S, out_window) and log counts (N,) of windows.
+
+    With `rc_average`, each output is the mean of the window's prediction
+    and its reverse complement's (strands swapped and positions reversed
+    back; logits averaged, as bpnet-lite does), so that both strands of the
+    DNA get the same prediction. When the GPU runs out of memory, the batch
+    size is halved and the prediction retried (logged), down to batches of one.
+    """
+    model.eval()
+    return with_shrinking_batches(lambda size: _predict_batches(model, windows, size, device, rc_average),
+                                  batch_size, device)
+
+
+def _predict_batches(model, windows, batch_size, device, rc_average=False):
+    logits, counts = [], []
+    for i in range(0, len(windows), batch_size):
+        X = windows.X[i:i + batch_size].to(device).float()
+        X_ctl = None if windows.X_ctl is None else windows.X_ctl[i:i + batch_size].to(device)
+        y_profile, y_counts = model(X, X_ctl)
+        if rc_average:
+            rc_profile, rc_counts = model(reverse_complement_sequence(X),
+                                          None if X_ctl is None else reverse_complement_tracks(X_ctl))
+            y_profile = (y_profile + reverse_complement_tracks(rc_profile)) / 2
+            y_counts = (y_counts + rc_counts) / 2
+        logits.append(y_profile.float().cpu())
+        counts.append(y_counts.float().cpu().reshape(-1))
+    return torch.cat(logits).numpy(), torch.cat(counts).numpy()
 
 
 def load_model_and_windows(config: StepConfig, signals: Sequence[str] | None = None

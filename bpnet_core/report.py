@@ -28,12 +28,12 @@ from matplotlib.textpath import TextPath
 from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import Affine2D
 
-from .io import atomic_output, meme_names, motif_label
+from . import layout
+from .io import ALPHABET, atomic_output, meme_names, motif_label
 from .marginalize import figure_name
 from .models import ChromBPNet, load_model
 from .predict import predicted_tracks
 
-ALPHABET = "ACGT"
 BASE_COLORS = {"A": "#109648", "C": "#255C99", "G": "#F7B32B", "T": "#D62839"}
 DPI = 90
 LOGO_WIDTH = 100  # central bases shown as a contribution logo under each example
@@ -110,9 +110,8 @@ def _history(history_path: Path, model_path: Path) -> str:
 
 def _training(results_dir: Path, name: str) -> str | None:
     """The main model's training curves and, for ChromBPNet, those of its bias model."""
-    main = (results_dir / "fit" / f"{name}.history.tsv", results_dir / "fit" / f"{name}.torch")
-    bias = (results_dir / "bias_fit" / f"{name}.bias.history.tsv",
-            results_dir / "bias_fit" / f"{name}.bias.torch")
+    main = (layout.under(results_dir, "history", name), layout.under(results_dir, "model", name))
+    bias = (layout.under(results_dir, "bias_history", name), layout.under(results_dir, "bias_model", name))
     if not bias[0].is_file():
         return _history(*main) if main[0].is_file() else None
     # ChromBPNet trains twice: the bias model first, then the accessibility
@@ -126,11 +125,11 @@ def _training(results_dir: Path, name: str) -> str | None:
 
 
 def _performance(results_dir: Path, name: str) -> str | None:
-    performance_path = results_dir / "evaluate" / f"{name}.performance.tsv"
+    performance_path = layout.under(results_dir, "performance", name)
     if not performance_path.is_file():
         return None
     parts = [_table(pd.read_csv(performance_path, sep="\t"))]
-    regions_path = results_dir / "evaluate" / f"{name}.regions.tsv"
+    regions_path = layout.under(results_dir, "regions", name)
     if regions_path.is_file():
         regions = pd.read_csv(regions_path, sep="\t")
         observed, predicted = regions["observed_log_counts"], regions["predicted_log_counts"]
@@ -275,10 +274,9 @@ def _central_logo(scores: np.ndarray, one_hot: np.ndarray, center: int) -> tuple
     return scores[window], sequence, center - one_hot.shape[-1] // 2 + window.start
 
 
-def _examples(results_dir: Path, name: str) -> str | None:
-    needed = [results_dir / "attribute" / f"{name}.{part}" for part in ("loci.tsv", "attr.npz", "ohe.npz")]
-    needed += [results_dir / "predict" / f"{name}.{part}.npz" for part in ("profile", "counts")]
-    needed.append(results_dir / "fit" / f"{name}.torch")
+def _examples(results_dir: Path, name: str, model_path: Path) -> str | None:
+    needed = [layout.under(results_dir, key, name) for key in ("attributed_loci", "attr", "ohe", "profile", "counts")]
+    needed.append(model_path)
     if not all(path.is_file() for path in needed):
         return None
     loci = pd.read_csv(needed[0], sep="\t")
@@ -333,13 +331,14 @@ def _examples(results_dir: Path, name: str) -> str | None:
 
 
 def _motifs(results_dir: Path, names: dict[str, str]) -> str | None:
-    report = results_dir / "modisco" / "report"
-    if not (report / "motifs.tsv").is_file():
+    table = layout.under(results_dir, "modisco_report_table")
+    if not table.is_file():
         return None
-    motifs = pd.read_csv(report / "motifs.tsv", sep="\t")
+    motifs = pd.read_csv(table, sep="\t")
+    logos = layout.under(results_dir, "modisco_report") / "logos"
     rows = []
     for _, motif in motifs.iterrows():
-        logo_path = report / "logos" / f"{motif['pattern']}.cwm.fwd.png"
+        logo_path = logos / f"{motif['pattern']}.cwm.fwd.png"
         logo = _img(logo_path.read_bytes(), f"{motif['pattern']} CWM") if logo_path.is_file() else ""
         matches = [f"{html.escape(motif_label(str(motif[f'match{i}']), names))} (q = {motif[f'qvalue{i}']:.2g})"
                    for i in range(3) if f"match{i}" in motif and pd.notna(motif[f"match{i}"])]
@@ -350,7 +349,7 @@ def _motifs(results_dir: Path, names: dict[str, str]) -> str | None:
 
 def _inputs(results_dir: Path) -> str | None:
     """Model inputs the pipeline made from raw files: counts, peaks, GC of the negatives."""
-    folder = results_dir / "inputs"
+    folder = layout.under(results_dir, "inputs")
     if not folder.is_dir():
         return None
     rows = []
@@ -358,19 +357,19 @@ def _inputs(results_dir: Path) -> str | None:
         with pyBigWig.open(str(path)) as bw:
             rows.append({"file": path.name, "what": "5'-end counts of the reads",
                          "size": f"{bw.header()['sumData']:,.0f} counts"})
-    peaks = folder / "peaks.narrowPeak"
+    peaks = layout.under(results_dir, "peaks")
     if peaks.is_file():
         table = pd.read_csv(peaks, sep="\t", header=None, usecols=[1, 2])
         rows.append({"file": peaks.name, "what": "MACS3 peaks",
                      "size": f"{len(table):,} peaks, median width {int((table[2] - table[1]).median())} bp"})
-    gc_path = folder / "negatives.gc.tsv"
+    gc_path = layout.under(results_dir, "negatives_gc")
     parts = []
     if gc_path.is_file():
         from scipy.stats import ks_2samp
 
         gc = pd.read_csv(gc_path, sep="\t")
         peaks_gc, negatives_gc = (gc.loc[gc["set"] == kind, "gc"].to_numpy() for kind in ("peaks", "negatives"))
-        rows.append({"file": "negatives.bed", "what": "GC-matched background regions",
+        rows.append({"file": layout.under(results_dir, "negatives").name, "what": "GC-matched background regions",
                      "size": f"{len(negatives_gc):,} regions"})
         test = ks_2samp(peaks_gc, negatives_gc)
         figure = Figure(figsize=(5, 3))
@@ -392,10 +391,10 @@ def _inputs(results_dir: Path) -> str | None:
 
 
 def _bias_qc(results_dir: Path, names: dict[str, str]) -> str | None:
-    folder = results_dir / "bias_qc"
-    if not (folder / "qc.json").is_file():
+    qc_path = layout.under(results_dir, "bias_qc_json")
+    if not qc_path.is_file():
         return None
-    qc = json.loads((folder / "qc.json").read_text())
+    qc = json.loads(qc_path.read_text())
     unchecked = ("" if qc.get("tf_motif_check", True) else
                  "<p class='missing'>No motif database was given (bias_qc_parameters.motifs): "
                  "the bias model's patterns were not checked for TF motifs.</p>")
@@ -406,9 +405,11 @@ def _bias_qc(results_dir: Path, names: dict[str, str]) -> str | None:
     pearson = pd.DataFrame([{"regions": split, "n": v["n_regions"], "count Pearson r": round(v["pearson"], 3),
                              "required": f"> {qc['min_pearson'][split]}"}
                             for split, v in qc["count_pearson"].items()])
+    # The logos that the QC's TF-MoDISco report drew next to its motif table.
+    logos = layout.under(results_dir, "bias_qc_motifs").parent / "logos"
     rows = []
     for pattern in qc["patterns"]:
-        logo_path = folder / "motifs" / "logos" / f"{pattern['pattern']}.cwm.fwd.png"
+        logo_path = logos / f"{pattern['pattern']}.cwm.fwd.png"
         rows.append({"pattern": html.escape(pattern["pattern"]), "seqlets": pattern["n_seqlets"],
                      "forward CWM": _img(logo_path.read_bytes(), pattern["pattern"]) if logo_path.is_file() else "",
                      "best match": html.escape(motif_label(pattern["best_match"] or "", names)),
@@ -420,10 +421,10 @@ def _bias_qc(results_dir: Path, names: dict[str, str]) -> str | None:
 
 def _bias_free(results_dir: Path) -> str | None:
     """The accessibility model's QC (`bpnet_core.bias_free_qc`): the verdict first, then the footprints."""
-    folder = results_dir / "bias_free_qc"
-    if not (folder / "qc.json").is_file():
+    qc_path = layout.under(results_dir, "bias_free_qc_json")
+    if not qc_path.is_file():
         return None
-    qc = json.loads((folder / "qc.json").read_text())
+    qc = json.loads(qc_path.read_text())
     verdict = ("<p><b>Bias-free:</b> no footprint of an enzyme motif in the accessibility model, and no "
                "enzyme motif among its TF-MoDISco patterns.</p>" if qc["bias_free"] else
                "<p class='failed'><b>NOT bias-free:</b> " + "<br>".join(html.escape(r) for r in qc["reasons"])
@@ -433,7 +434,7 @@ def _bias_free(results_dir: Path) -> str | None:
     parts = [verdict, f"<p>Enzyme motif footprints, mean maximum in units of a flat profile: accessibility "
                       f"model {fold['accessibility']:.2f} (bound {qc['max_footprint_fold']}), full model "
                       f"{fold['full']:.2f}.</p>"]
-    figure = folder / "footprints.png"
+    figure = layout.under(results_dir, "bias_free_qc_figure")
     if figure.is_file():
         parts.append(_img(figure.read_bytes(), "marginal footprints of the enzyme motifs"))
     return "\n".join(parts)
@@ -441,7 +442,7 @@ def _bias_free(results_dir: Path) -> str | None:
 
 def bias_free_verdict(results_dir: str | os.PathLike) -> str | None:
     """A one-line banner for the top of a report: None when the accessibility model was not checked."""
-    path = Path(results_dir) / "bias_free_qc" / "qc.json"
+    path = layout.under(results_dir, "bias_free_qc_json")
     if not path.is_file():
         return None
     qc = json.loads(path.read_text())
@@ -452,10 +453,11 @@ def bias_free_verdict(results_dir: str | os.PathLike) -> str | None:
 
 
 def _marginalization(results_dir: Path, names: dict[str, str]) -> str | None:
-    folder = results_dir / "marginalize"
-    if not (folder / "summary.tsv").is_file():
+    folder = layout.under(results_dir, "marginalize")
+    summary_path = layout.under(results_dir, "marginalize_summary")
+    if not summary_path.is_file():
         return None
-    summary = pd.read_csv(folder / "summary.tsv", sep="\t")
+    summary = pd.read_csv(summary_path, sep="\t")
     shown = summary.assign(motif=summary["motif"].map(lambda motif: motif_label(motif, names)))
     parts = [_table(shown)]
     bar = folder / "figures" / "delta_log_counts.png"
@@ -479,18 +481,30 @@ def _config(config_params: dict | None) -> str | None:
         for stage, params in config_params.items())
 
 
+def model_file(results_dir: str | os.PathLike, name: str, config_params: dict | None = None) -> Path:
+    """The (full) model of the run that made `results_dir`: the file its stages used.
+
+    That is the evaluate stage's ``model`` in `config_params` (the pipeline's
+    ``model``, as `bpnet_core.config.model_paths` chose it: a given file, or
+    where the fit writes one), resolved as `_resolve` does; without it, where
+    the fit writes the model (`bpnet_core.layout`).
+    """
+    model = ((config_params or {}).get("evaluate") or {}).get("model")
+    return _resolve(model, Path(results_dir)) if model else layout.under(results_dir, "model", name)
+
+
 def pipeline_kind(results_dir: str | os.PathLike, name: str, config_params: dict | None = None) -> str:
     """``"ChromBPNet"`` or ``"BPNet"``: the pipeline that made `results_dir`.
 
     From the stages of `config_params` (only ChromBPNet has a bias model), the
-    bias-model folders, or else the fitted model's metadata.
+    bias-model folders, or else the metadata of the run's model (`model_file`).
     """
     if config_params and {"bias_fit", "bias_qc"} & config_params.keys():
         return "ChromBPNet"
     results_dir = Path(results_dir)
-    if any((results_dir / folder).is_dir() for folder in ("bias_fit", "bias_qc", "bias_free_qc")):
+    if any(layout.under(results_dir, folder).is_dir() for folder in ("bias_fit", "bias_qc", "bias_free_qc")):
         return "ChromBPNet"
-    model_path = results_dir / "fit" / f"{name}.torch"
+    model_path = model_file(results_dir, name, config_params)
     if model_path.is_file() and load_model(model_path).metadata.get("kind") == "chrombpnet":
         return "ChromBPNet"
     return "BPNet"
@@ -527,7 +541,9 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
         The page to write (atomically); figures are embedded as base64 PNGs.
     config_params : dict, optional
         Stage -> effective parameters, shown as collapsible JSON; the motif
-        databases they name give the TF names of the motif matches.
+        databases they name give the TF names of the motif matches, and the
+        evaluate stage's ``model`` the model of the example loci (`model_file`:
+        a given model file is never copied into `results_dir`).
 
     Returns
     -------
@@ -544,6 +560,7 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
     kind = pipeline_kind(results_dir, name, config_params)
     chrombpnet = kind == "ChromBPNet"
     names = motif_names(config_params, results_dir)
+    model_path = model_file(results_dir, name, config_params)
     # A note of None leaves the section out silently: a note for what does not
     # apply (nothing converted; no bias model in BPNet) reads as a claim.
     sections = [
@@ -555,7 +572,7 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
          "the accessibility model was not checked" if chrombpnet else None, lambda: _bias_free(results_dir)),
         ("performance", "Performance", "the evaluate stage did not run", lambda: _performance(results_dir, name)),
         ("examples", "Example loci", "the predict or attribute stage did not run",
-         lambda: _examples(results_dir, name)),
+         lambda: _examples(results_dir, name, model_path)),
         ("motifs", "Motifs", "the TF-MoDISco stage did not run", lambda: _motifs(results_dir, names)),
         ("marginalization", "Marginalization", "the marginalize stage did not run",
          lambda: _marginalization(results_dir, names)),

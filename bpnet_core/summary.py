@@ -20,24 +20,25 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from . import layout
 from .config import RUNTIME_KEYS, parse_config, pipeline_stages, read_config
 from .errors import InputError
 from .io import atomic_output, meme_names, motif_label, write_text, write_tsv
 
 N_MOTIFS = 3
-# Stage -> a file that exists once it has finished, under results/<name>/.
+# Stage -> a file (`bpnet_core.layout` key) that exists once it has finished.
 _STAGE_FILES = {
-    "bias_fit": "bias_fit/{name}.bias.torch",
-    "fit": "fit/{name}.torch",
-    "predict": "predict/{name}.counts.npz",
-    "evaluate": "evaluate/{name}.performance.tsv",
-    "attribute": "attribute/{name}.attr.npz",
-    "modisco": "modisco/{name}.modisco.h5",
-    "marginalize": "marginalize/summary.tsv",
+    "bias_fit": "bias_model",
+    "fit": "model",
+    "predict": "counts",
+    "evaluate": "performance",
+    "attribute": "attr",
+    "modisco": "modisco",
+    "marginalize": "marginalize_summary",
 }
 _ERROR_LINE = re.compile(r"^\S+ \S+ (?:ERROR|CRITICAL) (.*)$")
 # The stage parameters a run used, written by the report rule next to the report.
-RUN_PARAMS = "{name}.params.json"
+RUN_PARAMS = layout.relative("params")
 # Stage keys naming input files, whose modification times are checked against the report.
 _INPUT_KEYS = ("sequences", "signals", "controls", "loci", "negatives", "peaks", "motifs", "reads",
                "exclusion_lists", "model", "full_model", "bias_model", "accessibility_model")
@@ -59,7 +60,7 @@ def write_run_params(path: str | os.PathLike, config_params: Mapping[str, Mappin
     write_text(path, json.dumps(run_params(config_params), indent=1, sort_keys=True) + "\n")
 
 
-def current_params(source: str, results_dir: str | os.PathLike = "results") -> dict[str, dict[str, Any]]:
+def current_params(source: str, results_dir: str | os.PathLike = layout.RESULTS) -> dict[str, dict[str, Any]]:
     """`run_params` of the config file `source` as the workflow would run it now.
 
     Relative paths in a config are relative to the workflow's working
@@ -124,13 +125,13 @@ def newer_inputs(current: Mapping[str, Mapping], than: float, workdir: Path) -> 
 
 def _staleness(folder: Path, name: str, current: Mapping[str, Mapping]) -> str | None:
     """Why the results in `folder` are not those of the `current` config, or None."""
-    record = folder / RUN_PARAMS.format(name=name)
+    record = layout.under(folder, "params", name)
     if record.is_file():
         changes = params_changes(json.loads(record.read_text()), current)
         if changes:
             more = f" (+{len(changes) - N_CHANGES} more)" if len(changes) > N_CHANGES else ""
             return f"config changed: {'; '.join(changes[:N_CHANGES])}{more}; rerun snakemake"
-    newer = newer_inputs(current, (folder / f"{name}.report.html").stat().st_mtime, folder.parent.parent)
+    newer = newer_inputs(current, layout.under(folder, "report", name).stat().st_mtime, folder.parent.parent)
     if newer:
         more = f" (+{len(newer) - N_CHANGES} more)" if len(newer) > N_CHANGES else ""
         return f"inputs newer than the report: {', '.join(newer[:N_CHANGES])}{more}; rerun snakemake"
@@ -169,24 +170,23 @@ def dataset_status(results_dir: str | os.PathLike, name: str,
         stage log recorded an error (detail: ``<log>: <message>``); else
         ``"not done"`` (detail: the stages finished so far).
     """
-    folder = Path(results_dir) / name
-    if (folder / f"{name}.report.html").is_file():
+    folder = Path(layout.dataset_dir(name, results_dir))
+    if layout.under(folder, "report", name).is_file():
         stale = _staleness(folder, name, current) if current is not None else None
         return ("stale", stale) if stale else ("done", "")
-    for log_path in sorted((folder / "logs").glob("*.log")):
+    for log_path in sorted(layout.under(folder, "logs").glob("*.log")):
         message = _first_error(log_path)
         if message is not None:
             return "failed", f"{log_path.stem}: {message}"
-    finished = [stage for stage, pattern in _STAGE_FILES.items()
-                if (folder / pattern.format(name=name)).is_file()]
+    finished = [stage for stage, key in _STAGE_FILES.items() if layout.under(folder, key, name).is_file()]
     return "not done", ("finished: " + ", ".join(finished)) if finished else "not started"
 
 
 def _training_seconds(folder: Path, name: str) -> float:
     """Wall seconds the dataset's models trained (bias and main), NaN when none did."""
     seconds = [pd.read_csv(path, sep="\t")["elapsed_s"].iloc[-1]
-               for path in (folder / "bias_fit" / f"{name}.bias.history.tsv",
-                            folder / "fit" / f"{name}.history.tsv") if path.is_file()]
+               for path in (layout.under(folder, "bias_history", name), layout.under(folder, "history", name))
+               if path.is_file()]
     return float(sum(seconds)) if seconds else np.nan
 
 
@@ -204,7 +204,7 @@ def _motif_names(params: Mapping[str, Mapping] | None, workdir: Path) -> dict[st
 def _top_motifs(folder: Path, n: int = N_MOTIFS, names: Mapping[str, str] | None = None) -> dict:
     """The `n` TF-MoDISco patterns with the most seqlets, each with its best database match
     and that match's TF name (``motif<i>_match_name``, empty when the database has none)."""
-    path = folder / "modisco" / "report" / "motifs.tsv"
+    path = layout.under(folder, "modisco_report_table")
     if not path.is_file():
         return {}
     table = pd.read_csv(path, sep="\t").sort_values("n_seqlets", ascending=False, kind="stable")
@@ -218,7 +218,7 @@ def _top_motifs(folder: Path, n: int = N_MOTIFS, names: Mapping[str, str] | None
     return row
 
 
-def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike = "results") -> pd.DataFrame:
+def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike = layout.RESULTS) -> pd.DataFrame:
     """One row per dataset: status, evaluation metrics, training time, top motifs.
 
     Parameters
@@ -241,17 +241,17 @@ def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike 
     """
     rows = []
     for name, source in datasets.items():
-        folder = Path(results_dir) / name
+        folder = Path(layout.dataset_dir(name, results_dir))
         current, problem = _current(source, results_dir)
         status, detail = dataset_status(results_dir, name, current)
         if problem and status == "done":
             detail = f"not compared with the config: {problem}"
         row = {"dataset": name, "status": status, "detail": detail, "config": source,
                "pipeline": _pipeline(folder, current)}
-        performance = folder / "evaluate" / f"{name}.performance.tsv"
+        performance = layout.under(folder, "performance", name)
         if performance.is_file():
             row.update(pd.read_csv(performance, sep="\t").iloc[0].to_dict())
-        qc = folder / "bias_free_qc" / "qc.json"
+        qc = layout.under(folder, "bias_free_qc_json")
         if qc.is_file():
             row["bias_free"] = "yes" if json.loads(qc.read_text())["bias_free"] else "NO"
         row["training_s"] = _training_seconds(folder, name)
@@ -270,7 +270,7 @@ def _current(source: str, results_dir: str | os.PathLike) -> tuple[dict | None, 
 
 
 def _recorded(folder: Path, name: str) -> dict | None:
-    path = folder / RUN_PARAMS.format(name=name)
+    path = layout.under(folder, "params", name)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -280,7 +280,7 @@ def _pipeline(folder: Path, current: Mapping | None) -> str:
         current = _recorded(folder, folder.name)
     if current is not None:
         return "ChromBPNet" if "bias_fit" in current else "BPNet"
-    if any((folder / part).is_dir() for part in ("bias_fit", "bias_qc", "bias_free_qc")):
+    if any(layout.under(folder, part).is_dir() for part in ("bias_fit", "bias_qc", "bias_free_qc")):
         return "ChromBPNet"
     return "BPNet" if folder.is_dir() else ""
 
@@ -329,7 +329,7 @@ def summary_html(table: pd.DataFrame, title: str) -> str:
             if isinstance(value, str) and value and isinstance(name, str) and name:
                 text = html.escape(motif_label(value, {value: name}))
             if column == "dataset" and row["status"] in ("done", "stale"):
-                text = f'<a href="../{text}/{text}.report.html">{text}</a>'
+                text = f'<a href="{layout.report_link(text)}">{text}</a>'
             elif column == "status":
                 text = f'<span class="{row["status"].replace(" ", "-")}">{text}</span>'
             elif column == "bias_free" and value == "NO":
@@ -344,7 +344,7 @@ def summary_html(table: pd.DataFrame, title: str) -> str:
 
 
 def write_summary(datasets: dict[str, str], tsv: str | os.PathLike, html_path: str | os.PathLike,
-                  results_dir: str | os.PathLike = "results") -> pd.DataFrame:
+                  results_dir: str | os.PathLike = layout.RESULTS) -> pd.DataFrame:
     """Write `summarize_datasets` as a TSV and an HTML page (atomically); return the table."""
     table = summarize_datasets(datasets, results_dir)
     write_tsv(tsv, table)

@@ -17,49 +17,18 @@ from tqdm.auto import tqdm
 
 from .checks import check_files
 from .config import RUNTIME_KEYS, FitConfig, as_step_config
-from .data import TrainingSampler, Windows, load_windows, reverse_complement_sequence, reverse_complement_tracks
+from .data import TrainingSampler, Windows, load_windows
 from .io import atomic_output, write_tsv
 from .losses import bpnet_loss
 from .metrics import performance
-from .models import BPNet, receptive_field_half_width, save_model, set_compute
-from .runtime import seed_everything, select_device, with_shrinking_batches
+from .models import NOT_A_TORCH_FILE, BPNet, receptive_field_half_width, save_model, set_compute
+from .predict import predict_windows
+from .runtime import seed_everything, select_device
 
 log = logging.getLogger(__name__)
 
 # Reference setting (bpnet-lite, official BPNet): clip gradients at norm 1.
 _MAX_GRAD_NORM = 1.0
-
-
-@torch.no_grad()
-def predict_windows(model: BPNet, windows: Windows, batch_size: int, device: torch.device,
-                    rc_average: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Profile logits (N, S, out_window) and log counts (N,) of windows.
-
-    With `rc_average`, each output is the mean of the window's prediction
-    and its reverse complement's (strands swapped and positions reversed
-    back; logits averaged, as bpnet-lite does), so that both strands of the
-    DNA get the same prediction. When the GPU runs out of memory, the batch
-    size is halved and the prediction retried (logged), down to batches of one.
-    """
-    model.eval()
-    return with_shrinking_batches(lambda size: _predict_batches(model, windows, size, device, rc_average),
-                                  batch_size, device)
-
-
-def _predict_batches(model, windows, batch_size, device, rc_average=False):
-    logits, counts = [], []
-    for i in range(0, len(windows), batch_size):
-        X = windows.X[i:i + batch_size].to(device).float()
-        X_ctl = None if windows.X_ctl is None else windows.X_ctl[i:i + batch_size].to(device)
-        y_profile, y_counts = model(X, X_ctl)
-        if rc_average:
-            rc_profile, rc_counts = model(reverse_complement_sequence(X),
-                                          None if X_ctl is None else reverse_complement_tracks(X_ctl))
-            y_profile = (y_profile + reverse_complement_tracks(rc_profile)) / 2
-            y_counts = (y_counts + rc_counts) / 2
-        logits.append(y_profile.float().cpu())
-        counts.append(y_counts.float().cpu().reshape(-1))
-    return torch.cat(logits).numpy(), torch.cat(counts).numpy()
 
 
 def _validate(model, windows, config, device) -> dict[str, float]:
@@ -164,8 +133,12 @@ class _TrainingRun:
         if not path.is_file():
             return False
         try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as err:  # a truncated or foreign file: start over
+            # Onto the CPU: an error here is the file's; the state goes to the
+            # device below, where running out of memory is an error like any other.
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except torch.OutOfMemoryError:
+            raise  # a RuntimeError, but not the file's
+        except NOT_A_TORCH_FILE as err:  # a truncated or foreign file: start over
             log.warning("ignoring unreadable checkpoint %s (%s); training from the start", path, err)
             return False
         if _resumable(state.get("config")) != _resumable(self.config.to_params()):
@@ -174,8 +147,11 @@ class _TrainingRun:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.sampler.load_state_dict(state["sampler"])
-        for key in ("best_state", "iteration", "examples", "history", "best", "stale", "running", "running_n"):
+        for key in ("iteration", "examples", "history", "best", "stale", "running", "running_n"):
             setattr(self, key, state[key])
+        best_state = state["best_state"]
+        self.best_state = (None if best_state is None else
+                           {name: tensor.to(self.device) for name, tensor in best_state.items()})
         self.elapsed_before = state["elapsed"]
         self.started = time.perf_counter()
         log.info("resuming from checkpoint %s at iteration %d (epoch %d)", path, self.iteration,

@@ -22,7 +22,7 @@ from bpnet_core.data import load_windows
 from bpnet_core.demo_atac import simulate_atac_demo
 from bpnet_core.errors import InputError
 from bpnet_core.models import BPNet, ChromBPNet, load_model
-from bpnet_core.train import predict_windows
+from bpnet_core.predict import predict_windows
 
 from conftest import REPO, planned_jobs, snakemake, write_json
 

@@ -331,6 +331,18 @@ def test_load_foreign_torch_file(tmp_path, payload):
     assert "not a model file of bpnet_core" in str(err.value)
 
 
+def test_load_error_that_is_not_the_files_is_raised(tmp_path, monkeypatch):
+    path = tmp_path / "m.torch"
+    save_model(BPNet(n_filters=4, n_layers=1, n_outputs=1, trimming=5), path)
+
+    def broken(*args, **kwargs):
+        raise TypeError("a bug, not a bad file")
+
+    monkeypatch.setattr(torch, "load", broken)
+    with pytest.raises(TypeError, match="a bug"):
+        load_model(path)
+
+
 def test_load_pickled_module_is_refused(tmp_path):
     path = tmp_path / "whole_module.pt"
     torch.save(BPNet(n_filters=4, n_layers=1, n_outputs=1, trimming=5), path)
@@ -364,7 +376,7 @@ def test_reverse_complement_average_is_strand_symmetric():
     import pandas as pd
 
     from bpnet_core.data import Windows, reverse_complement_sequence, reverse_complement_tracks
-    from bpnet_core.train import predict_windows
+    from bpnet_core.predict import predict_windows
 
     torch.manual_seed(0)
     model = BPNet(n_filters=4, n_layers=2, n_outputs=2, n_control_tracks=2, trimming=53)

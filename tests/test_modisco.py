@@ -202,6 +202,12 @@ def test_window_and_stage_config(tmp_path):
         assert handle.attrs["window_size"] == 100
 
 
+def test_stage_config_of_bad_keys_is_one_input_error(tmp_path):
+    with pytest.raises(InputError, match=r"^2 problems:\n  - key 'n_seqlets': .*\n  - unknown key 'windw' "
+                                         r"\(did you mean 'window'\?\)$"):
+        discover_motifs_stage({"n_seqlets": 0, "windw": 100}, tmp_path / "ohe.npz", tmp_path / "attr.npz")
+
+
 def test_bad_inputs(planted, tmp_path):
     ohe, attr, out = planted["ohe"], planted["attr"], tmp_path / "out.h5"
     with pytest.raises(InputError, match=r"missing\.npz.*'ohe_filename'"):

@@ -16,7 +16,8 @@ from bpnet_core.config import FitConfig
 from bpnet_core.data import load_windows
 from bpnet_core.io import atomic_output
 from bpnet_core.models import load_model
-from bpnet_core.train import checkpoint_path, fit_model, predict_windows
+from bpnet_core.predict import predict_windows
+from bpnet_core.train import checkpoint_path, fit_model
 
 from conftest import tiny_fit_config, write_json
 
@@ -95,6 +96,19 @@ def test_a_checkpoint_cut_short_is_ignored(tiny_data, tmp_path, caplog):
     assert "ignoring unreadable checkpoint" in caplog.text
     assert not half_written.exists()
     assert pd.read_csv(tmp_path / "h.tsv", sep="\t")["iteration"].iloc[0] == 0
+
+
+def test_an_error_reading_a_checkpoint_that_is_not_the_files_is_raised(tiny_data, tmp_path, monkeypatch):
+    config = FitConfig.model_validate(tiny_fit_config(tiny_data, max_epochs=1))
+    checkpoint_path(tmp_path / "m.torch").write_bytes(b"PK\x03\x04")
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(torch, "load", out_of_memory)
+    with pytest.raises(torch.OutOfMemoryError):
+        fit_model(config, tmp_path / "m.torch", tmp_path / "h.tsv")
+    assert checkpoint_path(tmp_path / "m.torch").exists()  # not trained over from the start
 
 
 def test_stages_keep_their_thread_count_when_numba_starts():

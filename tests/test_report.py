@@ -13,6 +13,8 @@ import pytest
 
 from bpnet_core.report import write_dataset_report
 
+from conftest import snakemake, tiny_pipeline_config, write_json
+
 CHROMIUM = Path("/usr/bin/chromium")
 ALL_SECTIONS = ["training", "performance", "examples", "motifs", "marginalization", "config"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -86,9 +88,25 @@ def test_stage_that_did_not_run_is_omitted_with_a_note(tiny_results, tmp_path):
 
 def test_snakemake_report_carries_the_dataset_page(pipeline_run, tmp_path):
     workdir, config, _ = pipeline_run
-    from conftest import snakemake
-
     result = snakemake(workdir, config, "--report", str(tmp_path / "report.html"))
     assert result.returncode == 0, result.stderr[-2000:]
     page = (tmp_path / "report.html").read_text()
     assert "Dataset reports" in page and "tiny.report.html" in page
+
+
+def test_report_of_a_given_model_shows_its_example_loci(pipeline_run, tiny_data, tmp_path):
+    """A `model` naming an existing file outside results/: the fit never writes
+    fit/<name>.torch, and the report draws the example loci with the given model."""
+    given = tmp_path / "given.torch"
+    shutil.copy2(pipeline_run[0] / "results" / "tiny" / "fit" / "tiny.torch", given)
+    data = {**tiny_pipeline_config(tiny_data, name="given", model=str(given)),
+            "attribute_parameters": {"n_shuffles": 3, "batch_size": 8}}
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    result = snakemake(workdir, write_json(workdir / "given.json", data))
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = workdir / "results" / "given"
+    assert not (results / "fit" / "given.torch").exists()
+    page = (results / "given.report.html").read_text()
+    assert '<h2 id="examples">' in page
+    assert "the predict or attribute stage did not run" not in page

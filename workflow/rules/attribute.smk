@@ -2,16 +2,16 @@ rule attribute_peaks:
     input:
         unpack(attribute_inputs),
     output:
-        ohe="results/{name}/attribute/{name}.ohe.npz",
-        attr="results/{name}/attribute/{name}.attr.npz",
-        loci="results/{name}/attribute/{name}.loci.tsv",
-        bigwig="results/{name}/attribute/{name}.contrib.bw",
+        ohe=layout.path("ohe"),
+        attr=layout.path("attr"),
+        loci=layout.path("attributed_loci"),
+        bigwig=layout.path("contrib_bigwig"),
     params:
         config=stage_params("attribute"),
     log:
-        "results/{name}/logs/attribute_peaks.log",
+        layout.log("attribute_peaks"),
     benchmark:
-        "results/{name}/benchmarks/attribute_peaks.tsv"
+        layout.benchmark("attribute_peaks")
     resources:
         gpu=1,
         mem_mb=gpu_mem_mb,

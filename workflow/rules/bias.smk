@@ -10,9 +10,9 @@ rule extract_bias_model:
     input:
         model_file("model"),
     output:
-        "results/{name}/bias_fit/{name}.bias.torch",
+        layout.path("bias_model"),
     log:
-        "results/{name}/logs/extract_bias_model.log",
+        layout.log("extract_bias_model"),
     conda:
         "../envs/bpnet_core.yaml"
     script:
@@ -25,14 +25,14 @@ rule fit_bias_model:
     input:
         unpack(bias_fit_inputs),
     output:
-        model=protected("results/{name}/bias_fit/{name}.bias.torch"),
-        history="results/{name}/bias_fit/{name}.bias.history.tsv",
+        model=protected(layout.path("bias_model")),
+        history=layout.path("bias_history"),
     params:
         config=stage_params("bias_fit"),
     log:
-        "results/{name}/logs/fit_bias_model.log",
+        layout.log("fit_bias_model"),
     benchmark:
-        "results/{name}/benchmarks/fit_bias_model.tsv"
+        layout.benchmark("fit_bias_model")
     resources:
         gpu=1,
         mem_mb=gpu_mem_mb,
@@ -50,14 +50,14 @@ rule attribute_bias_model:
     input:
         unpack(bias_qc_inputs),
     output:
-        ohe="results/{name}/bias_qc/{name}.bias.ohe.npz",
-        attr="results/{name}/bias_qc/{name}.bias.attr.npz",
+        ohe=layout.path("bias_qc_ohe"),
+        attr=layout.path("bias_qc_attr"),
     params:
         config=stage_params("bias_qc"),
     log:
-        "results/{name}/logs/attribute_bias_model.log",
+        layout.log("attribute_bias_model"),
     benchmark:
-        "results/{name}/benchmarks/attribute_bias_model.tsv"
+        layout.benchmark("attribute_bias_model")
     resources:
         gpu=1,
         mem_mb=gpu_mem_mb,
@@ -73,17 +73,17 @@ rule discover_bias_motifs:
     wildcard_constraints:
         name=CHROMBPNET,
     input:
-        ohe="results/{name}/bias_qc/{name}.bias.ohe.npz",
-        attr="results/{name}/bias_qc/{name}.bias.attr.npz",
+        ohe=layout.path("bias_qc_ohe"),
+        attr=layout.path("bias_qc_attr"),
     output:
-        "results/{name}/bias_qc/{name}.bias.modisco.h5",
+        layout.path("bias_qc_modisco"),
     params:
         n_seqlets=stage_value("bias_qc", "n_seqlets"),
         window=stage_value("bias_qc", "window"),
     log:
-        "results/{name}/logs/discover_bias_motifs.log",
+        layout.log("discover_bias_motifs"),
     benchmark:
-        "results/{name}/benchmarks/discover_bias_motifs.tsv"
+        layout.benchmark("discover_bias_motifs")
     threads: workflow.cores
     conda:
         "../envs/bpnet_core.yaml"
@@ -96,16 +96,16 @@ rule qc_bias_model:
         name=CHROMBPNET,
     input:
         unpack(bias_qc_inputs),
-        h5="results/{name}/bias_qc/{name}.bias.modisco.h5",
+        h5=layout.path("bias_qc_modisco"),
     output:
-        json="results/{name}/bias_qc/qc.json",
-        html="results/{name}/bias_qc/qc.html",
-        motifs="results/{name}/bias_qc/motifs/motifs.tsv",
+        json=layout.path("bias_qc_json"),
+        html=layout.path("bias_qc_html"),
+        motifs=layout.path("bias_qc_motifs"),
     params:
         config=stage_params("bias_qc"),
         folder=lambda wildcards, output: os.path.dirname(output.json),
     log:
-        "results/{name}/logs/qc_bias_model.log",
+        layout.log("qc_bias_model"),
     conda:
         "../envs/bpnet_core.yaml"
     script:
@@ -118,17 +118,17 @@ rule qc_accessibility_model:
     input:
         unpack(bias_free_qc_inputs),
     output:
-        json="results/{name}/bias_free_qc/qc.json",
-        html="results/{name}/bias_free_qc/qc.html",
-        footprints="results/{name}/bias_free_qc/footprints.tsv",
-        figure="results/{name}/bias_free_qc/footprints.png",
+        json=layout.path("bias_free_qc_json"),
+        html=layout.path("bias_free_qc_html"),
+        footprints=layout.path("bias_free_qc_footprints"),
+        figure=layout.path("bias_free_qc_figure"),
     params:
         config=stage_params("bias_free_qc"),
         folder=lambda wildcards, output: os.path.dirname(output.json),
     log:
-        "results/{name}/logs/qc_accessibility_model.log",
+        layout.log("qc_accessibility_model"),
     benchmark:
-        "results/{name}/benchmarks/qc_accessibility_model.tsv"
+        layout.benchmark("qc_accessibility_model")
     resources:
         gpu=1,
         mem_mb=gpu_mem_mb,

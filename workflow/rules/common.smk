@@ -4,12 +4,14 @@
 # validated pipeline (bpnet_core.batch.Dataset) before any job is planned.
 # Each rule gets its stage's effective parameters as plain, key-sorted data,
 # so that changing one block reruns that stage and what depends on it, and
-# nothing else.
+# nothing else. Every results path comes from `bpnet_core.layout` (`layout.path`,
+# `layout.log`, ...), in the rules too.
 import functools
 import os
 import re
 import sys
 
+from bpnet_core import layout
 from bpnet_core.batch import batch_name, load_datasets
 from bpnet_core.config import StageParams
 from bpnet_core.errors import InputError
@@ -158,7 +160,7 @@ def fit_inputs(wildcards):
     if dataset.chrombpnet:
         inputs["negatives"] = as_list(dataset.stages["fit"].negatives)
         inputs["bias_model"] = dataset.models["bias_model"]
-        inputs["bias_qc"] = f"results/{wildcards.name}/bias_qc/qc.json"
+        inputs["bias_qc"] = layout.path("bias_qc_json", wildcards.name)
     return inputs
 
 
@@ -180,7 +182,7 @@ def bias_free_qc_inputs(wildcards):
     inputs = {**_data(wildcards, "bias_free_qc"), "motifs": step.motifs, "model": step.model,
               "full_model": step.full_model}
     if {"attribute", "modisco_motifs"} <= DATASETS[wildcards.name].stages.keys():
-        inputs["modisco_h5"] = f"results/{wildcards.name}/modisco/{wildcards.name}.modisco.h5"
+        inputs["modisco_h5"] = layout.path("modisco", wildcards.name)
     return inputs
 
 
@@ -221,31 +223,27 @@ def dataset_outputs(wildcards):
     name = wildcards.name
     dataset = DATASETS[name]
     stages = dataset.stages
-    outputs = [
-        f"results/{name}/predict/{name}.profile.npz",
-        f"results/{name}/predict/{name}.counts.npz",
-        f"results/{name}/evaluate/{name}.performance.tsv",
-    ]
-    outputs += [f"results/{name}/predict/{name}.predicted.{track}.bw"
+    outputs = [layout.path(key, name) for key in ("profile", "counts", "performance")]
+    outputs += [layout.path("predicted_bigwig", name, track=track)
                 for track in range(len(stages["fit"].signals))]
     if "attribute" in stages:
-        outputs.append(f"results/{name}/attribute/{name}.contrib.bw")
+        outputs.append(layout.path("contrib_bigwig", name))
         if "modisco_motifs" in stages:
-            outputs.append(f"results/{name}/modisco/{name}.motifs.meme")
+            outputs.append(layout.path("motifs_meme", name))
             if "modisco_report" in stages:
-                outputs.append(f"results/{name}/modisco/report/report.html")
+                outputs.append(layout.path("modisco_report_html", name))
     if "marginalize" in stages:
-        outputs.append(f"results/{name}/marginalize/summary.tsv")
+        outputs.append(layout.path("marginalize_summary", name))
     outputs += [path for key, path in dataset.models.items() if dataset.trains(key)]
     if dataset.chrombpnet:
-        outputs.append(f"results/{name}/bias_qc/qc.html")
+        outputs.append(layout.path("bias_qc_html", name))
         if "bias_free_qc" in stages:
-            outputs.append(f"results/{name}/bias_free_qc/qc.html")
+            outputs.append(layout.path("bias_free_qc_html", name))
     return outputs
 
 
 def dataset_reports(wildcards=None):
-    return [f"results/{name}/{name}.report.html" for name in DATASETS]
+    return [layout.path("report", name) for name in DATASETS]
 
 
 def dataset_sources():
@@ -256,7 +254,7 @@ def dataset_sources():
 def final_outputs():
     outputs = dataset_reports()
     if BATCH:
-        outputs += [f"results/summary/{BATCH}.tsv", f"results/summary/{BATCH}.html"]
+        outputs += [layout.batch_summary(BATCH, "tsv"), layout.batch_summary(BATCH, "html")]
     return outputs
 
 
@@ -265,6 +263,6 @@ def write_failed_batch_summary():
     if BATCH and not workflow.dryrun:
         from bpnet_core.summary import write_summary
 
-        write_summary(dataset_sources(), f"results/summary/{BATCH}.tsv",
-                      f"results/summary/{BATCH}.html")
-        print(f"summary of the datasets so far: results/summary/{BATCH}.html", file=sys.stderr)
+        write_summary(dataset_sources(), layout.batch_summary(BATCH, "tsv"),
+                      layout.batch_summary(BATCH, "html"), results_dir=layout.RESULTS)
+        print(f"summary of the datasets so far: {layout.batch_summary(BATCH, 'html')}", file=sys.stderr)

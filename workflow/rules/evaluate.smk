@@ -2,14 +2,14 @@ rule evaluate_model:
     input:
         unpack(evaluate_inputs),
     output:
-        performance="results/{name}/evaluate/{name}.performance.tsv",
-        regions="results/{name}/evaluate/{name}.regions.tsv",
+        performance=layout.path("performance"),
+        regions=layout.path("regions"),
     params:
         config=stage_params("evaluate"),
     log:
-        "results/{name}/logs/evaluate_model.log",
+        layout.log("evaluate_model"),
     benchmark:
-        "results/{name}/benchmarks/evaluate_model.tsv"
+        layout.benchmark("evaluate_model")
     threads: workflow.cores
     conda:
         "../envs/bpnet_core.yaml"

@@ -4,14 +4,14 @@ rule fit_model:
     input:
         unpack(fit_inputs),
     output:
-        model=protected("results/{name}/fit/{name}.torch"),
-        history="results/{name}/fit/{name}.history.tsv",
+        model=protected(layout.path("model")),
+        history=layout.path("history"),
     params:
         config=stage_params("fit"),
     log:
-        "results/{name}/logs/fit_model.log",
+        layout.log("fit_model"),
     benchmark:
-        "results/{name}/benchmarks/fit_model.tsv"
+        layout.benchmark("fit_model")
     resources:
         gpu=1,
         mem_mb=gpu_mem_mb,
@@ -31,16 +31,16 @@ rule fit_chrombpnet:
     input:
         unpack(fit_inputs),
     output:
-        model=protected("results/{name}/fit/{name}.torch"),
-        accessibility=protected("results/{name}/fit/{name}.accessibility.torch"),
-        history="results/{name}/fit/{name}.history.tsv",
+        model=protected(layout.path("model")),
+        accessibility=protected(layout.path("accessibility_model")),
+        history=layout.path("history"),
     params:
         config=stage_params("fit"),
         accept=stage_value("bias_qc", "accept"),
     log:
-        "results/{name}/logs/fit_chrombpnet.log",
+        layout.log("fit_chrombpnet"),
     benchmark:
-        "results/{name}/benchmarks/fit_chrombpnet.tsv"
+        layout.benchmark("fit_chrombpnet")
     resources:
         gpu=1,
         mem_mb=gpu_mem_mb,
@@ -58,9 +58,9 @@ rule extract_accessibility_model:
     input:
         model_file("model"),
     output:
-        "results/{name}/fit/{name}.accessibility.torch",
+        layout.path("accessibility_model"),
     log:
-        "results/{name}/logs/extract_accessibility_model.log",
+        layout.log("extract_accessibility_model"),
     conda:
         "../envs/bpnet_core.yaml"
     script:
@@ -74,9 +74,9 @@ rule assemble_chrombpnet_model:
         bias=model_file("bias_model"),
         accessibility=model_file("accessibility_model"),
     output:
-        "results/{name}/fit/{name}.torch",
+        layout.path("model"),
     log:
-        "results/{name}/logs/assemble_chrombpnet_model.log",
+        layout.log("assemble_chrombpnet_model"),
     conda:
         "../envs/bpnet_core.yaml"
     script:

@@ -11,14 +11,14 @@ rule convert_reads_to_stranded_bigwigs:
     input:
         unpack(reads_inputs),
     output:
-        plus="results/{name}/inputs/{role}.plus.bw",
-        minus="results/{name}/inputs/{role}.minus.bw",
+        plus=layout.path("reads_bigwig_plus"),
+        minus=layout.path("reads_bigwig_minus"),
     params:
         config=reads_params,
     log:
-        "results/{name}/logs/convert_{role}_to_bigwig.log",
+        layout.log("convert_{role}_to_bigwig"),
     benchmark:
-        "results/{name}/benchmarks/convert_{role}_to_bigwig.tsv"
+        layout.benchmark("convert_{role}_to_bigwig")
     resources:
         mem_mb=lambda wildcards, attempt: 8000 * attempt,
         runtime=240,
@@ -35,13 +35,13 @@ rule convert_reads_to_bigwig:
     input:
         unpack(reads_inputs),
     output:
-        "results/{name}/inputs/{role}.bw",
+        layout.path("reads_bigwig"),
     params:
         config=reads_params,
     log:
-        "results/{name}/logs/convert_{role}_to_bigwig.log",
+        layout.log("convert_{role}_to_bigwig"),
     benchmark:
-        "results/{name}/benchmarks/convert_{role}_to_bigwig.tsv"
+        layout.benchmark("convert_{role}_to_bigwig")
     resources:
         mem_mb=lambda wildcards, attempt: 8000 * attempt,
         runtime=240,
@@ -57,13 +57,13 @@ rule call_peaks:
     input:
         unpack(call_peaks_inputs),
     output:
-        "results/{name}/inputs/peaks.narrowPeak",
+        layout.path("peaks"),
     params:
         config=stage_params("call_peaks"),
     log:
-        "results/{name}/logs/call_peaks.log",
+        layout.log("call_peaks"),
     benchmark:
-        "results/{name}/benchmarks/call_peaks.tsv"
+        layout.benchmark("call_peaks")
     resources:
         mem_mb=lambda wildcards, attempt: 8000 * attempt,
         runtime=240,
@@ -79,12 +79,12 @@ rule draw_negatives:
     input:
         unpack(negatives_inputs),
     output:
-        negatives="results/{name}/inputs/negatives.bed",
-        gc="results/{name}/inputs/negatives.gc.tsv",
+        negatives=layout.path("negatives"),
+        gc=layout.path("negatives_gc"),
     params:
         config=stage_params("negatives"),
     log:
-        "results/{name}/logs/draw_negatives.log",
+        layout.log("draw_negatives"),
     conda:
         "../envs/bpnet_core.yaml"
     script:

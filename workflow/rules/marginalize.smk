@@ -2,15 +2,15 @@ rule marginalize_motifs:
     input:
         unpack(marginalize_inputs),
     output:
-        summary="results/{name}/marginalize/summary.tsv",
-        html="results/{name}/marginalize/report.html",
+        summary=layout.path("marginalize_summary"),
+        html=layout.path("marginalize_html"),
     params:
         config=stage_params("marginalize"),
-        folder="results/{name}/marginalize",
+        folder=layout.path("marginalize"),
     log:
-        "results/{name}/logs/marginalize_motifs.log",
+        layout.log("marginalize_motifs"),
     benchmark:
-        "results/{name}/benchmarks/marginalize_motifs.tsv"
+        layout.benchmark("marginalize_motifs")
     resources:
         gpu=1,
         mem_mb=gpu_mem_mb,

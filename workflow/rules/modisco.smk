@@ -1,15 +1,15 @@
 rule discover_motifs:
     input:
-        ohe="results/{name}/attribute/{name}.ohe.npz",
-        attr="results/{name}/attribute/{name}.attr.npz",
+        ohe=layout.path("ohe"),
+        attr=layout.path("attr"),
     output:
-        "results/{name}/modisco/{name}.modisco.h5",
+        layout.path("modisco"),
     params:
         config=stage_params("modisco_motifs"),
     log:
-        "results/{name}/logs/discover_motifs.log",
+        layout.log("discover_motifs"),
     benchmark:
-        "results/{name}/benchmarks/discover_motifs.tsv"
+        layout.benchmark("discover_motifs")
     threads: workflow.cores
     conda:
         "../envs/bpnet_core.yaml"
@@ -20,15 +20,15 @@ rule discover_motifs:
 rule report_motifs:
     input:
         unpack(report_inputs),
-        h5="results/{name}/modisco/{name}.modisco.h5",
+        h5=layout.path("modisco"),
     output:
-        table="results/{name}/modisco/report/motifs.tsv",
-        html="results/{name}/modisco/report/report.html",
+        table=layout.path("modisco_report_table"),
+        html=layout.path("modisco_report_html"),
     params:
         config=stage_params("modisco_report"),
-        folder="results/{name}/modisco/report",
+        folder=layout.path("modisco_report"),
     log:
-        "results/{name}/logs/report_motifs.log",
+        layout.log("report_motifs"),
     conda:
         "../envs/bpnet_core.yaml"
     script:
@@ -37,11 +37,11 @@ rule report_motifs:
 
 rule export_motifs:
     input:
-        "results/{name}/modisco/{name}.modisco.h5",
+        layout.path("modisco"),
     output:
-        "results/{name}/modisco/{name}.motifs.meme",
+        layout.path("motifs_meme"),
     log:
-        "results/{name}/logs/export_motifs.log",
+        layout.log("export_motifs"),
     conda:
         "../envs/bpnet_core.yaml"
     script:

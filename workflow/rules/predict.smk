@@ -2,14 +2,14 @@ rule predict_peaks:
     input:
         unpack(predict_inputs),
     output:
-        profile="results/{name}/predict/{name}.profile.npz",
-        counts="results/{name}/predict/{name}.counts.npz",
+        profile=layout.path("profile"),
+        counts=layout.path("counts"),
     params:
         config=stage_params("predict"),
     log:
-        "results/{name}/logs/predict_peaks.log",
+        layout.log("predict_peaks"),
     benchmark:
-        "results/{name}/benchmarks/predict_peaks.tsv"
+        layout.benchmark("predict_peaks")
     threads: workflow.cores
     conda:
         "../envs/bpnet_core.yaml"
@@ -20,12 +20,12 @@ rule predict_peaks:
 rule export_predicted_bigwig:
     input:
         unpack(predict_fasta),
-        profile="results/{name}/predict/{name}.profile.npz",
-        counts="results/{name}/predict/{name}.counts.npz",
+        profile=layout.path("profile"),
+        counts=layout.path("counts"),
     output:
-        "results/{name}/predict/{name}.predicted.{track}.bw",
+        layout.path("predicted_bigwig"),
     log:
-        "results/{name}/logs/export_predicted_bigwig.{track}.log",
+        layout.log("export_predicted_bigwig.{track}"),
     conda:
         "../envs/bpnet_core.yaml"
     script:

@@ -3,18 +3,18 @@ rule write_report:
         dataset_outputs,
     output:
         report(
-            "results/{name}/{name}.report.html",
+            layout.path("report"),
             category="Dataset reports",
             subcategory="{name}",
         ),
         # The stage parameters of this run, which the batch summary compares
         # with the config to call results made from another config "stale".
-        params="results/{name}/{name}.params.json",
+        params=layout.path("params"),
     params:
         config=all_stage_params,
-        results="results/{name}",
+        results=layout.dataset_dir(),
     log:
-        "results/{name}/logs/write_report.log",
+        layout.log("write_report"),
     conda:
         "../envs/bpnet_core.yaml"
     script:

@@ -5,12 +5,12 @@ rule summarize_datasets:
     input:
         dataset_reports,
     output:
-        tsv="results/summary/{batch}.tsv",
-        html="results/summary/{batch}.html",
+        tsv=layout.batch_summary(suffix="tsv"),
+        html=layout.batch_summary(suffix="html"),
     params:
         datasets=dataset_sources(),
     log:
-        "results/summary/{batch}.log",
+        layout.batch_summary(suffix="log"),
     conda:
         "../envs/bpnet_core.yaml"
     script:
