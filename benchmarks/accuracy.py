@@ -59,7 +59,8 @@ from bpnet_core.demo_atac import motif_count_ceiling, simulate_atac_demo
 from bpnet_core.metrics import performance
 from bpnet_core.models import load_model
 from bpnet_core.runtime import set_threads
-from bpnet_core.train import fit_model, predict_windows
+from bpnet_core.predict import predict_windows
+from bpnet_core.train import fit_model
 
 sys.path.insert(0, str(Path(__file__).parent))
 from speed import machine  # noqa: E402

@@ -49,7 +49,8 @@ from bpnet_core.data import TrainingSampler, load_windows
 from bpnet_core.demo import simulate_demo
 from bpnet_core.losses import bpnet_loss
 from bpnet_core.models import BPNet, set_compute
-from bpnet_core.train import _TrainingRun, predict_windows
+from bpnet_core.predict import predict_windows
+from bpnet_core.train import _TrainingRun
 
 IN_WINDOW, OUT_WINDOW, BATCH, ALPHA, LR, JITTER = 2114, 1000, 64, 10.0, 1e-3, 128
 CPU = torch.device("cpu")

@@ -230,7 +230,7 @@ def _defaults() -> dict[str, list]:
     defaults: dict[str, list] = {}
     models = [value for value in vars(cfg).values()
               if isinstance(value, type) and issubclass(value, cfg.StepConfig)
-              and value.__module__ == cfg.__name__ and value not in cfg.PIPELINE_MODELS.values()
+              and value.__module__.startswith(cfg.__name__) and value not in cfg.PIPELINE_MODELS.values()
               # not the blocks' models, whose every key defaults to null (inherit)
               and any(info.default is not None for info in value.model_fields.values())]
     for model in models:
