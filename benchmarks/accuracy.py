@@ -17,7 +17,7 @@ bias (predicted minus observed log(1 + counts)); profile MNLL, JSD and
 Pearson; each with and without averaging the forward and reverse-complement
 predictions.
 
-Datasets (simulated; `bpnet_core.demo.simulate_demo`):
+Datasets (simulated; `bpnet_core.simulate.chip.simulate_demo`):
 
 - ``wide``: shaped like a real ChIP experiment: 3,800 peaks whose totals
   span two orders of magnitude (log-normal noise of sd 1 per motif
@@ -25,7 +25,7 @@ Datasets (simulated; `bpnet_core.demo.simulate_demo`):
   regions; 15 Mb of training chromosome, 4 Mb of validation chromosome.
 - ``demo``: the BPNet demo (``make demo``'s data).
 
-ATAC datasets (simulated; `bpnet_core.demo_atac.simulate_atac_demo`), trained
+ATAC datasets (simulated; `bpnet_core.simulate.atac.simulate_atac_demo`), trained
 with ``config/demo_atac.json``'s settings, as ChromBPNet (bias model, then
 the accessibility model through the full model) and as a plain BPNet on the
 same peaks and background regions; scored on the held-out chr2 peaks with
@@ -54,8 +54,8 @@ import torch
 from bpnet_core.chrombpnet import fit_bias_model, fit_chrombpnet
 from bpnet_core.config import FitConfig, parse_config, pipeline_stages
 from bpnet_core.data import load_windows
-from bpnet_core.demo import simulate_demo
-from bpnet_core.demo_atac import motif_count_ceiling, simulate_atac_demo
+from bpnet_core.simulate.chip import simulate_demo
+from bpnet_core.simulate.atac import motif_count_ceiling, simulate_atac_demo
 from bpnet_core.metrics import performance
 from bpnet_core.models import load_model
 from bpnet_core.runtime import set_threads

@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bpnet_core.demo import simulate_demo
+from bpnet_core.simulate.chip import simulate_demo
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pyBigWig
 
-from bpnet_core.demo import simulate_demo
+from bpnet_core.simulate.chip import simulate_demo
 from bpnet_core.io import fasta_chrom_sizes
 from bpnet_core.reads import reads_to_bigwig
 

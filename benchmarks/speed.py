@@ -46,7 +46,7 @@ import torch
 from bpnet_core.attribute import CountHead, LogitScaling, ProfileHead, deep_lift_shap
 from bpnet_core.config import FitConfig
 from bpnet_core.data import TrainingSampler, load_windows
-from bpnet_core.demo import simulate_demo
+from bpnet_core.simulate.chip import simulate_demo
 from bpnet_core.losses import bpnet_loss
 from bpnet_core.models import BPNet, set_compute
 from bpnet_core.predict import predict_windows

@@ -129,13 +129,13 @@ def _validate(args) -> None:
 
 def _demo_data(args) -> None:
     if args.assay == "atac":
-        from .demo_atac import simulate_atac_demo
+        from .simulate.atac import simulate_atac_demo
 
         if args.reads:
             raise InputError("--reads: the ATAC demo has no reads files; use the ChIP demo (no --assay)")
         paths = simulate_atac_demo(args.output_dir, seed=args.seed)
     else:
-        from .demo import simulate_demo
+        from .simulate.chip import simulate_demo
 
         paths = simulate_demo(args.output_dir, seed=args.seed, reads=args.reads)
     for key, path in paths.items():

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from bpnet_core.demo import simulate_demo
-from bpnet_core.demo_atac import simulate_atac_demo
+from bpnet_core.simulate.chip import simulate_demo
+from bpnet_core.simulate.atac import simulate_atac_demo
 from bpnet_core.runtime import set_threads
 
 # In-process computations on one thread too, whatever numba does later.

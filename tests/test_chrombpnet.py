@@ -19,7 +19,7 @@ from bpnet_core.chrombpnet import (
 )
 from bpnet_core.config import bias_fit_config, load_config, parse_config, pipeline_stages
 from bpnet_core.data import load_windows
-from bpnet_core.demo_atac import simulate_atac_demo
+from bpnet_core.simulate.atac import simulate_atac_demo
 from bpnet_core.errors import InputError
 from bpnet_core.models import BPNet, ChromBPNet, load_model
 from bpnet_core.predict import predict_windows

@@ -15,8 +15,8 @@ import re
 import pandas as pd
 import pytest
 
-from bpnet_core.demo import PLANTED_MOTIFS
-from bpnet_core.demo_atac import BIAS_MOTIFS, motif_count_ceiling
+from bpnet_core.simulate.chip import PLANTED_MOTIFS
+from bpnet_core.simulate.atac import BIAS_MOTIFS, motif_count_ceiling
 
 
 SIGNIFICANT = 0.05

@@ -1,4 +1,4 @@
-"""Tests for the demo ChIP-nexus-like simulator in ``bpnet_core.demo``."""
+"""Tests for the demo ChIP-nexus-like simulator in ``bpnet_core.simulate.chip``."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +6,7 @@ import pyBigWig
 import pyfaidx
 import pytest
 
-from bpnet_core.demo import BACKGROUND, PLANTED_MOTIFS, simulate_demo
+from bpnet_core.simulate.chip import BACKGROUND, PLANTED_MOTIFS, simulate_demo
 
 CHROM_SIZES = {"chr1": 60_000, "chr2": 40_000}
 N_PEAKS = 30

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bpnet_core.demo import DECOY_MOTIFS, PLANTED_MOTIFS
+from bpnet_core.simulate.chip import DECOY_MOTIFS, PLANTED_MOTIFS
 
 
 @pytest.fixture(scope="module")

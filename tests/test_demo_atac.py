@@ -1,4 +1,4 @@
-"""Tests for the ATAC-seq-like simulator in ``bpnet_core.demo_atac``."""
+"""Tests for the ATAC-seq-like simulator in ``bpnet_core.simulate.atac``."""
 
 import gzip
 
@@ -7,14 +7,14 @@ import pyBigWig
 import pyfaidx
 import pytest
 
-from bpnet_core.demo import (
+from bpnet_core.simulate.chip import (
     BACKGROUND,
     DECOY_MOTIFS,
     PLANTED_MOTIFS,
     _meme_text,
     iupac_to_ppm,
 )
-from bpnet_core.demo_atac import BIAS_MOTIFS, FUNCTIONAL_MARGIN, simulate_atac_demo
+from bpnet_core.simulate.atac import BIAS_MOTIFS, FUNCTIONAL_MARGIN, simulate_atac_demo
 
 CHROM_SIZES = {"chr1": 400_000, "chr2": 200_000}
 KEYS = {"sequences", "peaks", "negatives", "signal", "motifs", "planted"}

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bpnet_core import marginalize
-from bpnet_core.demo import PLANTED_MOTIFS
+from bpnet_core.simulate.chip import PLANTED_MOTIFS
 from bpnet_core.errors import InputError
 from bpnet_core.marginalize import MINIMAL_COLUMNS, SUMMARY_COLUMNS, marginalize_motifs
 from bpnet_core.models import BPNet, save_model

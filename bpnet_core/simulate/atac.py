@@ -2,7 +2,7 @@ r"""Deterministic simulator of a small ATAC-seq-like experiment (ChromBPNet demo
 
 The genome, the layout of peaks / weak sites / negatives and the planted
 transcription-factor motifs come from the ChIP-nexus-like simulator in
-:mod:`bpnet_core.demo`; the read model differs, and so does which motif
+:mod:`bpnet_core.simulate.chip`; the read model differs, and so does which motif
 instances act. Accessibility here is a function of the sequence: a planted
 instance opens chromatin only when it is *functional* (it scores within
 ``FUNCTIONAL_MARGIN`` nats of its motif's consensus, i.e. at most one
@@ -46,7 +46,7 @@ background rate at their summit and hold ~9x the cuts of a negative over
 counts) keeps nearly all negatives.
 
 Coordinates are 0-based and half-open; internally chromosomes are
-concatenated into one global axis, as in :mod:`bpnet_core.demo`.
+concatenated into one global axis, as in :mod:`bpnet_core.simulate.chip`.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .demo import (
+from .chip import (
     ALPHABET,
     BACKGROUND,
     BP_PER_WEAK_SITE,
@@ -115,7 +115,7 @@ FOOTPRINT_PAD = 3          # protected bases either side of a motif instance, bp
 FUNCTIONAL_MARGIN = 4.0
 SCRUB_PASSES = 10          # mutation rounds; each usually clears all but a few matches
 
-# Negatives train the bias model, so there are more of them than in demo.py.
+# Negatives train the bias model, so there are more of them than in chip.py.
 NEGATIVES_PER_PEAK = 2
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pyBigWig
 import pyfaidx
 
-from .io import atomic_output
+from ..io import ALPHABET, atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ DEFAULT_CHROM_SIZES: dict[str, int] = {
     "chr4": 1_200_000,
 }
 
-ALPHABET = "ACGT"
+
 #: Genome base frequencies (A, C, G, T); GC content 0.41.
 BACKGROUND = (0.295, 0.205, 0.205, 0.295)
 
