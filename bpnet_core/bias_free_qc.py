@@ -42,11 +42,12 @@ import pandas as pd
 import torch
 from scipy.special import softmax
 
+from . import pages
 from .bias_qc import BIAS_MOTIF_NAME, classify_patterns, pattern_matches
 from .config import BiasFreeQCConfig, as_step_config
 from .data import Windows, load_windows, reverse_complement_sequence
 from .errors import InputError
-from .io import atomic_output, read_meme, write_text, write_tsv
+from .io import read_meme, write_text, write_tsv
 from .marginalize import motif_consensus
 from .models import load_model, set_compute
 from .predict import predict_windows
@@ -239,13 +240,9 @@ def qc_accessibility_model(config: BiasFreeQCConfig | Mapping[str, Any], modisco
 
 
 def _plot_footprints(footprints: dict[str, dict[str, np.ndarray]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, len(footprints), figsize=(5 * len(footprints), 3), sharey=True)
-    for ax, (label, curves) in zip(np.atleast_1d(axes), footprints.items()):
+    figure = pages.new_figure(5 * len(footprints), 3)
+    axes = figure.subplots(1, len(footprints), sharey=True, squeeze=False)[0]
+    for ax, (label, curves) in zip(axes, footprints.items()):
         length = len(next(iter(curves.values())))
         x = np.arange(length) - length // 2
         middle = slice(length // 2 - 100, length // 2 + 100)
@@ -254,12 +251,10 @@ def _plot_footprints(footprints: dict[str, dict[str, np.ndarray]], path: Path) -
             ax.plot(x[middle], footprint[middle] * length, label=name, **style)
         ax.set_title(f"{label} model")
         ax.set_xlabel("bp from the motif")
-    np.atleast_1d(axes)[0].set_ylabel("footprint (x flat)")
-    np.atleast_1d(axes)[-1].legend(fontsize=6, ncol=2)
+    axes[0].set_ylabel("footprint (x flat)")
+    axes[-1].legend(fontsize=6, ncol=2)
     figure.tight_layout()
-    with atomic_output(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=90)
-    plt.close(figure)
+    pages.save_png(figure, path, dpi=90)
 
 
 def qc_html(qc: dict[str, Any]) -> str:
@@ -268,22 +263,15 @@ def qc_html(qc: dict[str, Any]) -> str:
                "<p class='flag'><b>NOT bias-free</b>: contributions, motifs and marginalization read from "
                "this accessibility model may show the enzyme's preference.</p><ul>"
                + "".join(f"<li>{html.escape(r)}</li>" for r in qc["reasons"]) + "</ul>")
-    table = pd.DataFrame(qc["footprints"])
-    patterns = pd.DataFrame(qc["patterns"])
-    modisco = (patterns.to_html(index=False) if len(patterns) else
+    modisco = (pages.table(pd.DataFrame(qc["patterns"])) if qc["patterns"] else
                "<p>No TF-MoDISco pattern.</p>" if qc["modisco_check"] else
                "<p class='missing'>Not checked: the run has no TF-MoDISco report with a motif database.</p>")
-    return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Accessibility model QC</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}.flag{{color:#b00}}.pass{{color:#060}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px;font-size:90%}}</style></head>
-<body><h1>Is the accessibility model bias-free?</h1>{verdict}
+    body = f"""{verdict}
 <h2>Marginal footprints of the enzyme motifs</h2>
 <p>Mean over the enzyme motifs of each footprint's maximum, in units of a flat profile:
 accessibility model {qc['mean_footprint_fold']['accessibility']:.2f}, full model
 {qc['mean_footprint_fold']['full']:.2f}; bound {qc['max_footprint_fold']} ({qc['n_regions']} background regions).</p>
-<img src="footprints.png" alt="footprints">
-{table.to_html(index=False, float_format=lambda v: f"{v:.4g}")}
-<h2>TF-MoDISco patterns of the accessibility model</h2>{modisco}
-</body></html>
-"""
+{pages.img("footprints.png", "footprints")}
+{pages.table(pd.DataFrame(qc["footprints"]))}
+<h2>TF-MoDISco patterns of the accessibility model</h2>{modisco}"""
+    return pages.page("Accessibility model QC", body, heading="Is the accessibility model bias-free?")

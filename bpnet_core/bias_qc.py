@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from . import pages
 from .attribute import attribute_model
 from .config import AttributeConfig, BiasQCConfig, as_step_config
 from .data import load_windows
@@ -283,28 +284,24 @@ def qc_bias_model(config: BiasQCConfig | Mapping[str, Any], modisco_h5: str | os
 
 
 def _qc_html(qc: dict[str, Any]) -> str:
-    unchecked = ("" if qc["tf_motif_check"] else "<p class='bad'>No motif database was given "
+    unchecked = ("" if qc["tf_motif_check"] else "<p class='flag'>No motif database was given "
                  "(<code>bias_qc_parameters.motifs</code>): the patterns were not checked for TF motifs.</p>")
-    verdict = unchecked + ("<p class='bad'><b>Flagged.</b> " + "<br>".join(html.escape(r) for r in qc["reasons"])
+    verdict = unchecked + ("<p class='flag'><b>Flagged.</b> " + pages.lines(qc["reasons"])
                + "</p><p>Lower <code>beta</code> and retrain, or set <code>bias_qc_parameters.accept</code>.</p>"
-               if qc["flagged"] else "<p class='good'><b>Passed.</b></p>")
-    rows = "".join(
-        f"<tr><td>{html.escape(p['pattern'])}</td><td>{p['n_seqlets']}</td>"
-        f"<td>{html.escape(p['best_match'] or '')}</td>"
-        f"<td>{'' if p['qvalue'] is None else format(p['qvalue'], '.2g')}</td>"
-        f"<td>{p['kind']}{' (' + p['complexity'] + ')' if p.get('complexity') else ''}</td>"
-        f"<td><code>{html.escape(p.get('consensus') or '')}</code></td></tr>"
-        for p in qc["patterns"])
-    pearson = "".join(
-        f"<tr><td>{split}</td><td>{v['n_regions']}</td><td>{v['pearson']:.3f}</td><td>&gt; {qc['min_pearson'][split]}</td></tr>"
-        for split, v in qc["count_pearson"].items())
-    return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Bias model QC</title>
-<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px}} .bad{{color:#b00}} .good{{color:#070}}</style></head>
-<body><h1>Bias model QC</h1><p>{html.escape(str(qc['model']))}</p>{verdict}
+               if qc["flagged"] else "<p class='pass'><b>Passed.</b></p>")
+    patterns = pages.table(
+        [{"pattern": p["pattern"], "seqlets": p["n_seqlets"], "best match": p["best_match"] or "",
+          "q": "" if p["qvalue"] is None else format(p["qvalue"], ".2g"),
+          "kind": p["kind"] + (f" ({p['complexity']})" if p.get("complexity") else ""),
+          "core": pages.Html(f"<code>{html.escape(p.get('consensus') or '')}</code>")} for p in qc["patterns"]],
+        ["pattern", "seqlets", "best match", "q", "kind", "core"])
+    pearson = pages.table(
+        [{"regions": split, "n": v["n_regions"], "r": f"{v['pearson']:.3f}",
+          "required": f"> {qc['min_pearson'][split]}"} for split, v in qc["count_pearson"].items()],
+        ["regions", "n", "r", "required"])
+    body = f"""<p>{html.escape(str(qc['model']))}</p>{verdict}
 <h2>Count Pearson r (validation chromosomes)</h2>
-<table><tr><th>regions</th><th>n</th><th>r</th><th>required</th></tr>{pearson}</table>
+{pearson}
 <h2>TF-MoDISco patterns of the bias model at peaks</h2>
 <p>Matches in {html.escape(str(qc['motifs']))} with q &lt; {qc['max_qvalue']}: enzyme-bias motifs
 (TN5*, DNASE*) are expected; a TF motif as the best match flags the model. A match counts only when
@@ -313,6 +310,5 @@ permuted; otherwise "composition"); a pattern is the enzyme's ("bias") when that
 {SPECIFICITY:g} times more significant than its best TF match ("ambiguous" otherwise); A/T- or G/C-rich
 cores are "low-complexity", whatever they match.
 Logos: <a href="motifs/report.html">motif report</a>.</p>
-<table><tr><th>pattern</th><th>seqlets</th><th>best match</th><th>q</th><th>kind</th><th>core</th></tr>{rows}</table>
-</body></html>
-"""
+{patterns}"""
+    return pages.page("Bias model QC", body)

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 from scipy.special import softmax
 
+from . import pages
 from .config import MarginalizeConfig, as_step_config
 from .data import Windows
 from .errors import InputError
@@ -220,25 +221,12 @@ def marginalize_motifs(config: MarginalizeConfig | Mapping[str, Any],
 # Report
 
 
-def _new_figure(width: float, height: float):
-    # The Agg canvas directly rather than pyplot: no global backend switch in
-    # the caller's process, and no figure kept alive by pyplot's registry.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _save_png(figure, path: Path) -> None:
-    with atomic_output(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=100)
+DPI = 100  # of the report's figures
 
 
 def _bar_plot(summary: pd.DataFrame, path: Path) -> None:
     """Horizontal bars of delta_log_counts per motif, largest on top, +/- 1 SE."""
-    figure = _new_figure(6, 1 + 0.3 * len(summary))
+    figure = pages.new_figure(6, 1 + 0.3 * len(summary), layout="constrained")
     ax = figure.add_subplot()
     y = np.arange(len(summary))[::-1]
     ax.barh(y, summary["delta_log_counts"], xerr=summary["delta_log_counts_se"].fillna(0),
@@ -246,7 +234,7 @@ def _bar_plot(summary: pd.DataFrame, path: Path) -> None:
     ax.set_yticks(y, summary["motif"])
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("change in predicted log(1 + counts)")
-    _save_png(figure, path)
+    pages.save_png(figure, path, dpi=DPI)
 
 
 def _draw_tracks(ax, x: np.ndarray, tracks: np.ndarray, label: str, **style) -> None:
@@ -263,7 +251,7 @@ def _motif_plot(name: str, consensus: str, before: np.ndarray, after: np.ndarray
     """Mean predicted reads (S, L) with and without a motif, and their difference."""
     length = before.shape[1]
     x = np.arange(length) - length // 2
-    figure = _new_figure(8, 4.5)
+    figure = pages.new_figure(8, 4.5, layout="constrained")
     top, bottom = figure.subplots(2, 1, sharex=True)
     _draw_tracks(top, x, before, "without", color="grey")
     _draw_tracks(top, x, after, "with motif", color="tab:red")
@@ -277,7 +265,7 @@ def _motif_plot(name: str, consensus: str, before: np.ndarray, after: np.ndarray
     bottom.set_ylabel("with - without")
     bottom.set_xlabel("position from the window centre (bp)")
     top.legend(fontsize="small", loc="upper right")
-    _save_png(figure, path)
+    pages.save_png(figure, path, dpi=DPI)
 
 
 def figure_name(index: int, motif: str) -> str:
@@ -299,36 +287,18 @@ def _write_report(folder: Path, config: MarginalizeConfig, summary: pd.DataFrame
         for index, row in summary.iterrows():
             name = figure_name(index, row["motif"])
             _motif_plot(row["motif"], row["consensus"], before, after[row["motif"]], figures / name)
-            sections.append(f"<h3>{html.escape(row['motif'])} <code>{row['consensus']}</code></h3>\n"
-                            f'<img src="figures/{name}" alt="predictions with and without '
-                            f'{html.escape(row["motif"], quote=True)}">')
+            sections.append(f"<h3>{html.escape(row['motif'])} <code>{html.escape(row['consensus'])}</code></h3>\n"
+                            + pages.img(f"figures/{name}", f"predictions with and without {row['motif']}"))
     n_loci = int(summary["n_loci"].iloc[0]) if len(summary) else 0
-    page = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>Motif marginalization</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; }}
-table {{ border-collapse: collapse; }}
-th, td {{ border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }}
-img {{ max-width: 100%; }}
-</style>
-</head>
-<body>
-<h1>Motif marginalization</h1>
-<p>Each motif's consensus replaced the centre of {n_loci} background sequences of
+    body = f"""<p>Each motif's consensus replaced the centre of {n_loci} background sequences of
 {html.escape(", ".join(as_list(config.loci)))};
 model {html.escape(config.model)}; motifs {html.escape(config.motifs)}.
 Changes are with the motif minus without it, averaged over the loci.</p>
 <h2>Summary</h2>
-{table.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)}
+{pages.table(table)}
 <h2>Change in predicted counts</h2>
-<img src="figures/delta_log_counts.png" alt="change in predicted log counts per motif">
+{pages.img("figures/delta_log_counts.png", "change in predicted log counts per motif")}
 {"<h2>Predicted profiles</h2>" if sections else ""}
-{chr(10).join(sections)}
-</body>
-</html>
-"""
+{chr(10).join(sections)}"""
     with atomic_output(folder / "report.html") as tmp:
-        tmp.write_text(page)
+        tmp.write_text(pages.page("Motif marginalization", body))

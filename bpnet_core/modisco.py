@@ -22,11 +22,11 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
+from . import pages
 from .config import ModiscoMotifsConfig, as_step_config
 from .errors import InputError
 from .io import ALPHABET, atomic_output, read_meme, require_file, write_tsv
@@ -418,38 +418,20 @@ def _information_scaled(ppm: np.ndarray) -> np.ndarray:
 
 def _plot_logo(matrix: np.ndarray, path: Path) -> None:
     """Write a sequence logo of `matrix` (w, 4; columns A, C, G, T) as a PNG, atomically."""
-    import logomaker
-    from matplotlib.figure import Figure
-
-    # A Figure without pyplot: no global figure state, no GUI backend.
-    figure = Figure(figsize=(8, 2.4))
-    axes = figure.add_subplot()
-    frame = pd.DataFrame(matrix, columns=list(ALPHABET))
-    logo = logomaker.Logo(frame, ax=axes)
-    logo.style_spines(visible=False)
-    heights = frame.clip(lower=0).sum(axis=1), frame.clip(upper=0).sum(axis=1)
-    axes.set_ylim(min(heights[1].min(), 0), max(heights[0].max(), 1e-6))
-    with atomic_output(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=60, bbox_inches="tight")
+    figure = pages.new_figure(8, 2.4)
+    pages.draw_logo(figure.add_subplot(), matrix).style_spines(visible=False)
+    pages.save_png(figure, path, dpi=60)
 
 
 def _report_html(table: pd.DataFrame, logos: dict[str, str], modisco_h5: Path,
                  motifs: str | os.PathLike | None, database: Mapping[str, np.ndarray] | None,
                  top_n_matches: int) -> str:
-    """The report page: one table, inline style, images by relative path."""
+    """The report page: one table, images by relative path."""
 
     def image(key: str) -> str:
-        return f'<img src="{html.escape(quote(logos[key]))}" width="240">'
+        return pages.img(logos[key], f"{key} logo", width=240)
 
-    parts = [
-        "<!DOCTYPE html>",
-        '<html><head><meta charset="utf-8"><title>TF-MoDISco report</title>',
-        ("<style>body{font-family:sans-serif;margin:1.5em}"
-         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px;"
-         "vertical-align:top;text-align:left}</style></head><body>"),
-        "<h1>TF-MoDISco report</h1>",
-        f"<p>Results: {html.escape(str(modisco_h5))}</p>",
-    ]
+    parts = [f"<p>Results: {html.escape(str(modisco_h5))}</p>"]
     if database is None:
         parts.append("<p>No motif database was given: patterns are not matched to known motifs.</p>")
     else:
@@ -461,22 +443,19 @@ def _report_html(table: pd.DataFrame, logos: dict[str, str], modisco_h5: Path,
         parts.append("<p><strong>TF-MoDISco found no patterns.</strong> The model may be "
                       "under-trained, or too few sequences were given.</p>")
     else:
-        header = ["Pattern", "Seqlets", "CWM (forward)", "CWM (reverse)"]
-        header += [f"Match {i + 1}" for i in range(top_n_matches)] if database is not None else []
-        parts.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>")
-        for row in table.itertuples(index=False):
-            row = row._asdict()
-            cells = [html.escape(row["pattern"]), str(row["n_seqlets"]),
-                     image(f"{row['pattern']}.fwd"), image(f"{row['pattern']}.rev")]
+        rows = []
+        for row in table.to_dict("records"):
+            cells = {"Pattern": row["pattern"], "Seqlets": row["n_seqlets"],
+                     "CWM (forward)": pages.Html(image(f"{row['pattern']}.fwd")),
+                     "CWM (reverse)": pages.Html(image(f"{row['pattern']}.rev"))}
             for i in range(top_n_matches if database is not None else 0):
                 name = row[f"match{i}"]
-                cells.append("" if pd.isna(name) else
-                             f"{html.escape(name)}<br>q = {row[f'qvalue{i}']:.3g}, "
-                             f"p = {row[f'pvalue{i}']:.3g}<br>{image(name)}")
-            parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-        parts.append("</table>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+                cells[f"Match {i + 1}"] = "" if pd.isna(name) else pages.Html(
+                    f"{html.escape(name)}<br>q = {row[f'qvalue{i}']:.3g}, "
+                    f"p = {row[f'pvalue{i}']:.3g}<br>{image(name)}")
+            rows.append(cells)
+        parts.append(pages.table(rows))
+    return pages.page("TF-MoDISco report", "\n".join(parts))
 
 
 # --------------------------------------------------------------------------

@@ -9,9 +9,7 @@ ChromBPNet checks on a BPNet page). The page is titled by its pipeline.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import os
 from pathlib import Path
@@ -20,53 +18,19 @@ import numpy as np
 import pandas as pd
 import pyBigWig
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
-from matplotlib.patches import PathPatch
-from matplotlib.textpath import TextPath
 from matplotlib.ticker import FuncFormatter
-from matplotlib.transforms import Affine2D
 
 from . import layout
 from .io import ALPHABET, atomic_output, meme_names, motif_label
 from .marginalize import figure_name
 from .models import ChromBPNet, load_model
+from .pages import BASE_COLORS  # noqa: F401 (the logos' colours, here as before)
+from .pages import Html, draw_logo, embed, img, lines, new_figure, page, table
 from .predict import predicted_tracks
 
-BASE_COLORS = {"A": "#109648", "C": "#255C99", "G": "#F7B32B", "T": "#D62839"}
-DPI = 90
 LOGO_WIDTH = 100  # central bases shown as a contribution logo under each example
 N_MARGINALIZE_FIGURES = 3
-
-_STYLE = """
-body { font-family: sans-serif; margin: 2em; max-width: 1100px; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
-td, th { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
-img { max-width: 100%; }
-.missing { color: #888; font-style: italic; }
-.done { color: #1a7f37; } .failed { color: #cf222e; }
-"""
-
-
-def _png(figure: Figure) -> str:
-    """An <img> tag holding `figure` as a base64 PNG."""
-    FigureCanvasAgg(figure)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
-    return _img(buffer.getvalue())
-
-
-def _img(data: bytes, alt: str = "figure") -> str:
-    encoded = base64.b64encode(data).decode("ascii")
-    return f'<img src="data:image/png;base64,{encoded}" alt="{html.escape(alt, quote=True)}">'
-
-
-def _table(frame: pd.DataFrame, escape: bool = True) -> str:
-    return frame.to_html(index=False, escape=escape, float_format=lambda x: f"{x:.4g}", border=0)
-
-
-
 
 def _resolve(path: str, results_dir: Path) -> Path:
     # Pipeline configs usually name inputs relative to the Snakemake working
@@ -81,7 +45,7 @@ def _history(history_path: Path, model_path: Path) -> str:
     """Loss curves of one training run, with its chosen checkpoint, time and model facts."""
     history = pd.read_csv(history_path, sep="\t")
     best = history.loc[history["valid_loss"].idxmin()]
-    figure = Figure(figsize=(10, 3.2))
+    figure = new_figure(10, 3.2)
     for ax, part in zip(figure.subplots(1, 2), ("profile", "count")):
         for split, color in (("train", "tab:blue"), ("valid", "tab:orange")):
             ax.plot(history["iteration"], history[f"{split}_{part}_loss"], color=color,
@@ -105,7 +69,7 @@ def _history(history_path: Path, model_path: Path) -> str:
         if "n_parameters" in metadata:
             facts["parameters"] = f"{metadata['n_parameters']:,}"
     items = "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in facts.items())
-    return f"<ul>{items}</ul>\n{_png(figure)}"
+    return f"<ul>{items}</ul>\n{embed(figure)}"
 
 
 def _training(results_dir: Path, name: str) -> str | None:
@@ -128,12 +92,12 @@ def _performance(results_dir: Path, name: str) -> str | None:
     performance_path = layout.under(results_dir, "performance", name)
     if not performance_path.is_file():
         return None
-    parts = [_table(pd.read_csv(performance_path, sep="\t"))]
+    parts = [table(pd.read_csv(performance_path, sep="\t"))]
     regions_path = layout.under(results_dir, "regions", name)
     if regions_path.is_file():
         regions = pd.read_csv(regions_path, sep="\t")
         observed, predicted = regions["observed_log_counts"], regions["predicted_log_counts"]
-        figure = Figure(figsize=(9, 3.5))
+        figure = new_figure(9, 3.5)
         scatter, histogram = figure.subplots(1, 2)
         scatter.scatter(observed, predicted, s=6, alpha=0.6)
         low, high = np.nanmin([observed.min(), predicted.min()]), np.nanmax([observed.max(), predicted.max()])
@@ -143,7 +107,7 @@ def _performance(results_dir: Path, name: str) -> str | None:
         histogram.hist(regions["profile_jsd"].dropna(), bins=30, color="tab:purple")
         histogram.set(title="profile Jensen-Shannon distance", xlabel="JSD", ylabel="regions")
         figure.tight_layout()
-        parts.append(_png(figure))
+        parts.append(embed(figure))
     return "\n".join(parts)
 
 
@@ -156,22 +120,14 @@ def _observed(signals: list[Path], chrom: str, start: int, end: int) -> np.ndarr
     return np.stack(tracks)
 
 
-def _logo(ax, scores: np.ndarray, sequence: str) -> None:
-    """Draw one letter per base, its height the (signed) contribution."""
-    font = FontProperties(family="DejaVu Sans", weight="bold")
-    for x, (base, height) in enumerate(zip(sequence, scores)):
-        if base not in BASE_COLORS or height == 0:
-            continue
-        path = TextPath((0, 0), base, size=1, prop=font)
-        box = path.get_extents()
-        # Negative contributions give an upside-down letter below the axis.
-        transform = (Affine2D().translate(-box.x0, -box.y0)
-                     .scale(0.9 / box.width, height / box.height).translate(x + 0.05, 0))
-        ax.add_patch(PathPatch(transform.transform_path(path), color=BASE_COLORS[base], linewidth=0))
-    extent = max(np.abs(scores).max(), 1e-6)
-    ax.set_xlim(0, len(scores))
-    ax.set_ylim(min(scores.min(), 0) - 0.05 * extent, max(scores.max(), 0) + 0.05 * extent)
-    ax.axhline(0, color="black", linewidth=0.5)
+def logo_matrix(scores: np.ndarray, sequence: str) -> np.ndarray:
+    """Per-base contributions as a logo matrix (L, 4; columns A, C, G, T): each
+    score in its observed base's column, zeros elsewhere (and for an N)."""
+    matrix = np.zeros((len(scores), len(ALPHABET)))
+    for x, (base, score) in enumerate(zip(sequence, scores)):
+        if base in ALPHABET:
+            matrix[x, ALPHABET.index(base)] = score
+    return matrix
 
 
 def coordinate_axis(ax, chrom: str) -> None:
@@ -220,7 +176,7 @@ def locus_figure(chrom: str, start: int, observed: np.ndarray, predicted: np.nda
     """
     rows = ["tracks"] + (["bias_free"] if bias_free is not None else []) + (["logo"] if logo else [])
     ratios = {"tracks": 2, "bias_free": 1.2, "logo": 1}
-    figure = Figure(figsize=(10, 1.4 + 1.4 * sum(ratios[row] for row in rows)))
+    figure = new_figure(10, 1.4 + 1.4 * sum(ratios[row] for row in rows))
     axes = dict(zip(rows, figure.subplots(len(rows), 1, squeeze=False,
                                           gridspec_kw={"height_ratios": [ratios[row] for row in rows]})[:, 0]))
     positions = np.arange(start, start + observed.shape[-1])
@@ -244,7 +200,8 @@ def locus_figure(chrom: str, start: int, observed: np.ndarray, predicted: np.nda
         coordinate_axis(free_ax, chrom)
     if logo:
         scores, sequence, logo_start = logo
-        _logo(axes["logo"], scores, sequence)
+        # Negative contributions give an upside-down letter below the axis.
+        draw_logo(axes["logo"], logo_matrix(scores, sequence), pad=0.05)
         axes["logo"].set(ylabel="contribution", xlabel=f"central {len(scores)} bp: "
                          f"{chrom}:{logo_start:,}-{logo_start + len(scores):,}")
     figure.tight_layout()
@@ -322,7 +279,7 @@ def _examples(results_dir: Path, name: str, model_path: Path) -> str | None:
             f"{label} observed counts: {row['chrom']}:{row['start']:,}-{row['end']:,} "
             f"(total {row['observed_total']:.0f})",
             prediction_label, bias_free, _central_logo(projected[locus], ohe[locus], int(row["center"])))
-        parts.append(f"<h3>{label.capitalize()}</h3>\n{_png(figure)}")
+        parts.append(f"<h3>{label.capitalize()}</h3>\n{embed(figure)}")
     if isinstance(model, ChromBPNet):
         parts.insert(0, "<p>Observed reads against the full model's prediction (bias included), which "
                         "predicts them; below, the accessibility model's bias-free prediction on its own "
@@ -331,20 +288,20 @@ def _examples(results_dir: Path, name: str, model_path: Path) -> str | None:
 
 
 def _motifs(results_dir: Path, names: dict[str, str]) -> str | None:
-    table = layout.under(results_dir, "modisco_report_table")
-    if not table.is_file():
+    table_path = layout.under(results_dir, "modisco_report_table")
+    if not table_path.is_file():
         return None
-    motifs = pd.read_csv(table, sep="\t")
+    motifs = pd.read_csv(table_path, sep="\t")
     logos = layout.under(results_dir, "modisco_report") / "logos"
     rows = []
     for _, motif in motifs.iterrows():
         logo_path = logos / f"{motif['pattern']}.cwm.fwd.png"
-        logo = _img(logo_path.read_bytes(), f"{motif['pattern']} CWM") if logo_path.is_file() else ""
-        matches = [f"{html.escape(motif_label(str(motif[f'match{i}']), names))} (q = {motif[f'qvalue{i}']:.2g})"
+        logo = img(logo_path.read_bytes(), f"{motif['pattern']} CWM") if logo_path.is_file() else ""
+        matches = [f"{motif_label(str(motif[f'match{i}']), names)} (q = {motif[f'qvalue{i}']:.2g})"
                    for i in range(3) if f"match{i}" in motif and pd.notna(motif[f"match{i}"])]
-        rows.append({"pattern": html.escape(motif["pattern"]), "seqlets": motif["n_seqlets"],
-                     "forward CWM": logo, "matches": "<br>".join(matches)})
-    return _table(pd.DataFrame(rows), escape=False)
+        rows.append({"pattern": motif["pattern"], "seqlets": motif["n_seqlets"],
+                     "forward CWM": Html(logo), "matches": lines(matches)})
+    return table(rows)
 
 
 def _inputs(results_dir: Path) -> str | None:
@@ -359,9 +316,10 @@ def _inputs(results_dir: Path) -> str | None:
                          "size": f"{bw.header()['sumData']:,.0f} counts"})
     peaks = layout.under(results_dir, "peaks")
     if peaks.is_file():
-        table = pd.read_csv(peaks, sep="\t", header=None, usecols=[1, 2])
+        peak_table = pd.read_csv(peaks, sep="\t", header=None, usecols=[1, 2])
         rows.append({"file": peaks.name, "what": "MACS3 peaks",
-                     "size": f"{len(table):,} peaks, median width {int((table[2] - table[1]).median())} bp"})
+                     "size": f"{len(peak_table):,} peaks, "
+                             f"median width {int((peak_table[2] - peak_table[1]).median())} bp"})
     gc_path = layout.under(results_dir, "negatives_gc")
     parts = []
     if gc_path.is_file():
@@ -372,7 +330,7 @@ def _inputs(results_dir: Path) -> str | None:
         rows.append({"file": layout.under(results_dir, "negatives").name, "what": "GC-matched background regions",
                      "size": f"{len(negatives_gc):,} regions"})
         test = ks_2samp(peaks_gc, negatives_gc)
-        figure = Figure(figsize=(5, 3))
+        figure = new_figure(5, 3)
         ax = figure.subplots()
         bins = np.linspace(min(peaks_gc.min(), negatives_gc.min()), max(peaks_gc.max(), negatives_gc.max()), 31)
         for values, label, color in ((peaks_gc, "peaks", "#D62839"), (negatives_gc, "negatives", "#255C99")):
@@ -382,12 +340,12 @@ def _inputs(results_dir: Path) -> str | None:
         ax.set_ylabel("density")
         ax.legend(frameon=False, fontsize=8)
         parts.append(f"<p>GC content of peaks and negatives: two-sample Kolmogorov-Smirnov statistic "
-                     f"{test.statistic:.3f} (p = {test.pvalue:.2g}).</p>\n{_png(figure)}")
+                     f"{test.statistic:.3f} (p = {test.pvalue:.2g}).</p>\n{embed(figure)}")
     if not rows:
         return None
     intro = ("<p>The pipeline made these model inputs from raw files (reads, or no peaks or "
              "negatives given); the other inputs were used as given.</p>")
-    return "\n".join([intro, _table(pd.DataFrame(rows)), *parts])
+    return "\n".join([intro, table(rows), *parts])
 
 
 def _bias_qc(results_dir: Path, names: dict[str, str]) -> str | None:
@@ -398,9 +356,9 @@ def _bias_qc(results_dir: Path, names: dict[str, str]) -> str | None:
     unchecked = ("" if qc.get("tf_motif_check", True) else
                  "<p class='missing'>No motif database was given (bias_qc_parameters.motifs): "
                  "the bias model's patterns were not checked for TF motifs.</p>")
-    verdict = unchecked + ("<p class='missing'><b>Flagged:</b> " + "<br>".join(html.escape(r) for r in qc["reasons"])
+    verdict = unchecked + ("<p class='flag'><b>Flagged:</b> " + lines(qc["reasons"])
                + (" (accepted by bias_qc_parameters.accept)" if qc.get("accept") else "") + "</p>"
-               if qc["flagged"] else "<p><b>Passed:</b> every matched pattern of the bias model is an "
+               if qc["flagged"] else "<p class='pass'><b>Passed:</b> every matched pattern of the bias model is an "
                "enzyme-bias motif, and its count Pearson r is within the official bounds.</p>")
     pearson = pd.DataFrame([{"regions": split, "n": v["n_regions"], "count Pearson r": round(v["pearson"], 3),
                              "required": f"> {qc['min_pearson'][split]}"}
@@ -410,13 +368,13 @@ def _bias_qc(results_dir: Path, names: dict[str, str]) -> str | None:
     rows = []
     for pattern in qc["patterns"]:
         logo_path = logos / f"{pattern['pattern']}.cwm.fwd.png"
-        rows.append({"pattern": html.escape(pattern["pattern"]), "seqlets": pattern["n_seqlets"],
-                     "forward CWM": _img(logo_path.read_bytes(), pattern["pattern"]) if logo_path.is_file() else "",
-                     "best match": html.escape(motif_label(pattern["best_match"] or "", names)),
+        logo = img(logo_path.read_bytes(), pattern["pattern"]) if logo_path.is_file() else ""
+        rows.append({"pattern": pattern["pattern"], "seqlets": pattern["n_seqlets"], "forward CWM": Html(logo),
+                     "best match": motif_label(pattern["best_match"] or "", names),
                      "q": "" if pattern["qvalue"] is None else f"{pattern['qvalue']:.2g}",
                      "kind": pattern["kind"] + (f" ({pattern['complexity']})" if pattern.get("complexity") else "")})
-    patterns = _table(pd.DataFrame(rows), escape=False) if rows else "<p>No TF-MoDISco pattern.</p>"
-    return f"{verdict}\n{_table(pearson)}\n<h3>Patterns of the bias model at peaks</h3>\n{patterns}"
+    patterns = table(rows) if rows else "<p>No TF-MoDISco pattern.</p>"
+    return f"{verdict}\n{table(pearson)}\n<h3>Patterns of the bias model at peaks</h3>\n{patterns}"
 
 
 def _bias_free(results_dir: Path) -> str | None:
@@ -425,9 +383,9 @@ def _bias_free(results_dir: Path) -> str | None:
     if not qc_path.is_file():
         return None
     qc = json.loads(qc_path.read_text())
-    verdict = ("<p><b>Bias-free:</b> no footprint of an enzyme motif in the accessibility model, and no "
+    verdict = ("<p class='pass'><b>Bias-free:</b> no footprint of an enzyme motif in the accessibility model, and no "
                "enzyme motif among its TF-MoDISco patterns.</p>" if qc["bias_free"] else
-               "<p class='failed'><b>NOT bias-free:</b> " + "<br>".join(html.escape(r) for r in qc["reasons"])
+               "<p class='flag'><b>NOT bias-free:</b> " + lines(qc["reasons"])
                + "<br>Contributions, motifs and marginalization of this run may show the enzyme's "
                "preference.</p>")
     fold = qc["mean_footprint_fold"]
@@ -436,7 +394,7 @@ def _bias_free(results_dir: Path) -> str | None:
                       f"{fold['full']:.2f}.</p>"]
     figure = layout.under(results_dir, "bias_free_qc_figure")
     if figure.is_file():
-        parts.append(_img(figure.read_bytes(), "marginal footprints of the enzyme motifs"))
+        parts.append(img(figure.read_bytes(), "marginal footprints of the enzyme motifs"))
     return "\n".join(parts)
 
 
@@ -447,8 +405,8 @@ def bias_free_verdict(results_dir: str | os.PathLike) -> str | None:
         return None
     qc = json.loads(path.read_text())
     if qc["bias_free"]:
-        return "<p class='done'><b>Accessibility model: bias-free</b> (see Accessibility model QC).</p>"
-    return ("<p class='failed'><b>Accessibility model: NOT bias-free.</b> Read its motifs and "
+        return "<p class='pass'><b>Accessibility model: bias-free</b> (see Accessibility model QC).</p>"
+    return ("<p class='flag'><b>Accessibility model: NOT bias-free.</b> Read its motifs and "
             "marginalization with care; see <a href='#bias_free_qc'>Accessibility model QC</a>.</p>")
 
 
@@ -459,16 +417,16 @@ def _marginalization(results_dir: Path, names: dict[str, str]) -> str | None:
         return None
     summary = pd.read_csv(summary_path, sep="\t")
     shown = summary.assign(motif=summary["motif"].map(lambda motif: motif_label(motif, names)))
-    parts = [_table(shown)]
+    parts = [table(shown)]
     bar = folder / "figures" / "delta_log_counts.png"
     if bar.is_file():
-        parts.append(_img(bar.read_bytes(), "change in predicted log counts per motif"))
+        parts.append(img(bar.read_bytes(), "change in predicted log counts per motif"))
     # The figure names carry the row index of summary.tsv as marginalize wrote it.
     for index in summary["delta_log_counts"].nlargest(N_MARGINALIZE_FIGURES).index:
         path = folder / "figures" / figure_name(index, summary.loc[index, "motif"])
         if path.is_file():
             parts.append(f"<h3>{html.escape(shown.loc[index, 'motif'])}</h3>\n"
-                         f"{_img(path.read_bytes(), summary.loc[index, 'motif'])}")
+                         f"{img(path.read_bytes(), summary.loc[index, 'motif'])}")
     return "\n".join(parts)
 
 
@@ -587,18 +545,7 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
             continue
         written.append(section_id)
         body.append(f'<h2 id="{section_id}">{title}</h2>\n{content}')
-    heading = f"{kind} report: {html.escape(name)}"
-    page = f"""<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>{heading}</title>
-<style>{_STYLE}</style></head>
-<body>
-<h1>{heading}</h1>
-{bias_free_verdict(results_dir) or ""}
-{chr(10).join(body)}
-</body>
-</html>
-"""
+    document = page(f"{kind} report: {name}", "\n".join([bias_free_verdict(results_dir) or "", *body]))
     with atomic_output(output_html) as tmp:
-        tmp.write_text(page)
+        tmp.write_text(document)
     return written

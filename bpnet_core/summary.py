@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from . import layout
+from . import layout, pages
 from .config import RUNTIME_KEYS, parse_config, pipeline_stages, read_config
 from .errors import InputError
 from .io import atomic_output, meme_names, motif_label, write_text, write_tsv
@@ -285,21 +285,6 @@ def _pipeline(folder: Path, current: Mapping | None) -> str:
     return "BPNet" if folder.is_dir() else ""
 
 
-_STYLE = """
-body { font-family: sans-serif; margin: 2em; }
-table { border-collapse: collapse; font-size: 0.85em; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.3em 0.6em; text-align: left; }
-.done { color: #1a7f37; } .failed { color: #cf222e; font-weight: bold; } .not-done { color: #9a6700; }
-.stale { color: #9a6700; font-weight: bold; }
-"""
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return "" if np.isnan(value) else f"{value:.4g}"
-    return html.escape(str(value))
-
-
 def summary_title(table: pd.DataFrame, batch: str) -> str:
     """``"<pipelines> summary: <batch>"``, the pipelines being those of the table's datasets."""
     kinds = [kind for kind in ("BPNet", "ChromBPNet")
@@ -319,28 +304,23 @@ def summary_html(table: pd.DataFrame, title: str) -> str:
     if "bias_free" in table and (table["bias_free"] == "NO").any():
         tally += f"; {int((table['bias_free'] == 'NO').sum())} with an accessibility model that is NOT bias-free"
     columns = [c for c in table.columns if not c.endswith("_match_name")]
-    header = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = []
+    rows = []
     for _, row in table.iterrows():
-        cells = []
+        cells = {}
         for column, value in row[columns].items():
-            text = _cell(value)
             name = row.get(f"{column}_name")
             if isinstance(value, str) and value and isinstance(name, str) and name:
-                text = html.escape(motif_label(value, {value: name}))
+                value = motif_label(value, {value: name})
+            text = pages.cell(value)
             if column == "dataset" and row["status"] in ("done", "stale"):
-                text = f'<a href="{layout.report_link(text)}">{text}</a>'
+                value = pages.Html(f'<a href="{layout.report_link(text)}">{text}</a>')
             elif column == "status":
-                text = f'<span class="{row["status"].replace(" ", "-")}">{text}</span>'
+                value = pages.Html(f'<span class="{row["status"].replace(" ", "-")}">{text}</span>')
             elif column == "bias_free" and value == "NO":
-                text = f'<span class="failed">{text}</span>'
-            cells.append(f"<td>{text}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
-            f"<p>{len(table)} datasets: {tally}.</p>\n"
-            f"<table><thead><tr>{header}</tr></thead><tbody>\n" + "\n".join(body)
-            + "\n</tbody></table></body></html>\n")
+                value = pages.Html(f'<span class="failed">{text}</span>')
+            cells[column] = value
+        rows.append(cells)
+    return pages.page(title, f"<p>{len(table)} datasets: {html.escape(tally)}.</p>\n{pages.table(rows, columns)}")
 
 
 def write_summary(datasets: dict[str, str], tsv: str | os.PathLike, html_path: str | os.PathLike,

@@ -3,6 +3,7 @@ TF names of motif matches, the bias model's curves, and stale results in the sum
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -14,8 +15,10 @@ import pandas as pd
 import pytest
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
+from matplotlib.patches import PathPatch
 
-from bpnet_core import report
+from bpnet_core import pages, report
 from bpnet_core.io import meme_names, motif_label, read_meme
 from bpnet_core.models import BPNet, ChromBPNet, load_model, save_model
 from bpnet_core.predict import predicted_tracks
@@ -259,3 +262,151 @@ def test_summary_title_names_the_pipelines_it_holds():
     table = pd.DataFrame({"pipeline": ["BPNet", "ChromBPNet"]})
     assert summary_title(table, "b") == "BPNet / ChromBPNet summary: b"
     assert summary_title(table.iloc[1:], "b") == "ChromBPNet summary: b"
+
+
+# --------------------------------------------------------------------------
+# The house style: one stylesheet, one table writer, one logo drawer
+
+
+def _every_page(tmp_path: Path) -> dict[str, str]:
+    """The page of every page builder, over small made-up results; names hold HTML."""
+    from bpnet_core import bias_free_qc, bias_qc, marginalize, modisco
+    from bpnet_core.config import MarginalizeConfig
+
+    results = tmp_path / "results" / "x"
+    results.mkdir(parents=True)
+    write_dataset_report(results, "<x>", tmp_path / "report.html")
+
+    motif = "<M&1>"
+    table = pd.DataFrame([{"pattern": "pos_patterns.pattern_0", "n_seqlets": 12, "match0": motif,
+                           "pvalue0": 1e-4, "qvalue0": 1e-3}])
+    logos = {"pos_patterns.pattern_0.fwd": "logos/p.fwd.png", "pos_patterns.pattern_0.rev": "logos/p.rev.png",
+             motif: "logos/motif0.png"}
+    modisco_page = modisco._report_html(table, logos, Path("m<1>.h5"), "db&.meme", {motif: np.ones((3, 4)) / 4}, 1)
+
+    config = MarginalizeConfig(model="m<1>.torch", sequences="g.fa", loci="p&q.bed", motifs="db&.meme",
+                               in_window=206, out_window=100)
+    summary = pd.DataFrame([{"motif": motif, "consensus": "TGA", "n_loci": 5, "delta_log_counts": 0.5,
+                             "delta_log_counts_se": np.nan}])
+    marginalize._write_report(tmp_path / "marginalize", config, summary, summary, np.ones((2, 100)), {})
+
+    pattern = {"pattern": "pos_patterns.pattern_0", "n_seqlets": 12, "best_match": motif, "qvalue": 1e-3,
+               "kind": "TF", "consensus": "TGA<"}
+    bias_page = bias_qc._qc_html({
+        "tf_motif_check": True, "flagged": True, "reasons": [f"pattern matches {motif}"], "patterns": [pattern],
+        "count_pearson": {"peaks": {"n_regions": 10, "pearson": 0.5}}, "min_pearson": {"peaks": -0.3},
+        "model": "b<1>.torch", "motifs": "db&.meme", "max_qvalue": 0.05})
+    free_page = bias_free_qc.qc_html({
+        "bias_free": False, "reasons": [f"footprint of {motif}"], "patterns": [pattern], "modisco_check": True,
+        "footprints": [{"model": "accessibility", "motif": motif, "footprint_fold": 3.25}],
+        "mean_footprint_fold": {"accessibility": 3.25, "full": 9.0}, "max_footprint_fold": 3.0, "n_regions": 10})
+    return {"report": (tmp_path / "report.html").read_text(),
+            "summary": summary_html(pd.DataFrame([{"dataset": "<x>", "status": "done", "top": motif,
+                                                   "seconds": 1.5}]), "batch <1>"),
+            "modisco": modisco_page,
+            "marginalize": (tmp_path / "marginalize" / "report.html").read_text(),
+            "bias_qc": bias_page,
+            "bias_free_qc": free_page}
+
+
+def test_every_page_is_one_document_with_the_shared_stylesheet_and_escaped_names(tmp_path):
+    built = _every_page(tmp_path)
+    assert len(built) == 6
+    for name, page in built.items():
+        assert page.startswith("<!DOCTYPE html>"), name
+        assert '<meta charset="utf-8">' in page and page.count("<title>") == 1, name
+        # One stylesheet, the shared one, and no style of a page's own.
+        assert page.count("<style") == 1 and f"<style>{pages.STYLE}</style>" in page, name
+        assert " style=" not in page, name
+        assert page.rstrip().endswith("</html>"), name
+    # User text (motif, file and dataset names) goes in escaped.
+    for name in ("modisco", "marginalize", "bias_qc", "bias_free_qc", "summary"):
+        assert "<M&1>" not in built[name] and "&lt;M&amp;1&gt;" in built[name], name
+    assert "<title>BPNet report: &lt;x&gt;</title>" in built["report"]
+    assert "<title>batch &lt;1&gt;</title>" in built["summary"]
+    assert "m&lt;1&gt;.h5" in built["modisco"] and "db&amp;.meme" in built["modisco"]
+    assert "p&amp;q.bed" in built["marginalize"] and "m&lt;1&gt;.torch" in built["marginalize"]
+    assert "b&lt;1&gt;.torch" in built["bias_qc"] and "<code>TGA&lt;</code>" in built["bias_qc"]
+    # Verdicts in the house classes: flags red, passes green.
+    assert "class='flag'" in built["bias_qc"] and "class='flag'" in built["bias_free_qc"]
+    assert ".flag, .failed { color: #cf222e; }" in pages.STYLE and ".pass, .done { color: #1a7f37; }" in pages.STYLE
+    # Images are linked by relative path or embedded, never both in one src.
+    assert re.findall(r'<img src="([^"]+)"', built["modisco"]) == [
+        "logos/p.fwd.png", "logos/p.rev.png", "logos/motif0.png"]
+    assert re.findall(r'<img src="([^"]+)"', built["marginalize"]) == ["figures/delta_log_counts.png"]
+
+
+def test_table_escapes_text_keeps_html_and_aligns_numbers():
+    page = pages.table([{"name": "<b>", "n": 3, "r": 0.123456, "missing": np.nan},
+                        {"name": pages.Html("<i>x</i>"), "n": None}])
+    assert "<th>name</th><th>n</th><th>r</th><th>missing</th>" in page
+    assert "<td>&lt;b&gt;</td>" in page and "<td><i>x</i></td>" in page
+    assert '<td class="num">3</td>' in page and '<td class="num">0.1235</td>' in page
+    assert page.count("<td></td>") == 4  # NaN and the keys the second row does not have
+    assert "<th>only</th>" in pages.table([], ["only"]) and "<td>" not in pages.table([], ["only"])
+    assert pages.cell("a & b") == "a &amp; b" and pages.lines(["<a>", "b"]) == "&lt;a&gt;<br>b"
+
+
+def test_img_embeds_bytes_and_quotes_paths():
+    figure = pages.new_figure(1, 1)
+    embedded = pages.embed(figure, alt='a "b"')
+    source = re.fullmatch(r'<img src="data:image/png;base64,([^"]+)" alt="a &quot;b&quot;">', embedded)
+    assert source and base64.b64decode(source.group(1)).startswith(b"\x89PNG")
+    assert pages.img("logos/a b&.png", width=240) == '<img src="logos/a%20b%26.png" alt="figure" width="240">'
+
+
+def _letters(ax) -> list:
+    return [patch for patch in ax.patches if isinstance(patch, PathPatch)]
+
+
+def test_draw_logo_draws_negative_contributions_below_zero():
+    figure = pages.new_figure(4, 2)
+    ax = figure.add_subplot()
+    scores = np.array([0.5, -0.8, 0.0, 0.3, -0.1])
+    sequence = "ACGTA"
+    matrix = report.logo_matrix(scores, sequence)
+    assert matrix.shape == (5, 4) and (matrix != 0).sum() == 4
+    np.testing.assert_array_equal(matrix.sum(axis=1), scores)
+    np.testing.assert_array_equal(matrix[[0, 1, 3, 4], [0, 1, 3, 0]], scores[[0, 1, 3, 4]])
+    pages.draw_logo(ax, matrix)
+    FigureCanvasAgg(figure).draw()
+    low, high = ax.get_ylim()
+    assert low <= -0.8 < 0 and high >= 0.5
+    letters = _letters(ax)
+    assert len(letters) == np.count_nonzero(scores)
+    below = [patch for patch in letters if patch.get_path().get_extents().y1 <= 1e-9]
+    above = [patch for patch in letters if patch.get_path().get_extents().y0 >= -1e-9]
+    assert len(below) == 2 and len(above) == 2
+    # The C at position 1 reaches down to its score, in the C colour.
+    c_patch = min(below, key=lambda patch: patch.get_path().get_extents().y0)
+    assert c_patch.get_path().get_extents().y0 == pytest.approx(-0.8, abs=1e-6)
+    assert to_hex(c_patch.get_facecolor()) == pages.BASE_COLORS["C"].lower()
+    assert {to_hex(patch.get_facecolor()) for patch in letters} == {
+        pages.BASE_COLORS[base].lower() for base in "ACT"}
+
+
+def test_draw_logo_of_a_motif_stacks_every_letter_and_all_zero_draws_nothing():
+    figure = pages.new_figure(4, 2)
+    ax, empty_ax = figure.subplots(1, 2)
+    ppm = np.array([[0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]])
+    pages.draw_logo(ax, ppm)
+    assert len(_letters(ax)) == 8 and ax.get_ylim() == pytest.approx((0, 1))
+    pages.draw_logo(empty_ax, np.zeros((3, 4)))
+    assert not _letters(empty_ax) and empty_ax.get_ylim()[1] > empty_ax.get_ylim()[0]
+    with pytest.raises(ValueError, match="A, C, G, T|ACGT"):
+        pages.draw_logo(ax, np.ones((3, 5)))
+
+
+def test_locus_logo_is_drawn_by_the_one_drawer(monkeypatch):
+    drawn = []
+    monkeypatch.setattr(report, "draw_logo", lambda ax, matrix, **kw: drawn.append(matrix) or pages.draw_logo(
+        ax, matrix, **kw))
+    scores = np.array([1.0, -2.0, 0.5, 0.0, 3.0])
+    figure = locus_figure("chr1", 1000, np.ones((2, 20)), np.ones((2, 20)), "a locus",
+                          logo=(scores, "ACNGT", 1008))
+    FigureCanvasAgg(figure).draw()
+    logo_ax = figure.axes[-1]
+    assert len(drawn) == 1 and drawn[0].shape == (5, 4)
+    # The N's score is not drawn, nor the zero.
+    assert len(_letters(logo_ax)) == 3
+    assert logo_ax.get_ylim()[0] < -2.0 and logo_ax.get_ylim()[1] > 3.0
