@@ -187,9 +187,8 @@ def attribute_model(config: AttributeConfig | Mapping[str, Any],
     config = as_step_config(AttributeConfig, config)
     model, windows, device = load_model_and_windows(config)
     if max_loci is not None and len(windows) > max_loci:
-        rows = np.sort(np.random.default_rng(config.random_state).choice(len(windows), max_loci, replace=False))
         log.info("attributing a random %d of the %d loci", max_loci, len(windows))
-        windows = windows.subset(rows)
+        windows = windows.sample(max_loci, config.random_state)
     head = attribution_head(model, config.output)
     log.info("DeepLIFT/SHAP of the %s head on %d sequences, %d shuffles each", config.output,
              len(windows), config.n_shuffles)

@@ -60,6 +60,12 @@ class Windows:
             loci=self.loci.iloc[rows.numpy()].reset_index(drop=True), max_jitter=self.max_jitter,
         )
 
+    def sample(self, n: int, random_state: int | None) -> "Windows":
+        """A random `n` of the windows, kept in their order (all of them when there are no more)."""
+        if len(self) <= n:
+            return self
+        return self.subset(np.sort(np.random.default_rng(random_state).choice(len(self), n, replace=False)))
+
     def concat(self, other: "Windows") -> "Windows":
         """This set's rows, then `other`'s (same window sizes, jitter and tracks)."""
         def both(a, b):

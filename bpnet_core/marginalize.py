@@ -71,18 +71,7 @@ def _background(windows: Windows, n_loci: int, shuffle: bool, random_state: int 
             log.warning("n_loci is %d but only %d loci are available; using all of them",
                         n_loci, available)
         return windows
-    if shuffle:
-        # Sorted so that the background keeps the loci file's order.
-        rows = np.sort(np.random.default_rng(random_state).choice(available, n_loci, replace=False))
-    else:
-        rows = np.arange(n_loci)
-    index = torch.from_numpy(rows)
-    return Windows(
-        X=windows.X[index],
-        y=None if windows.y is None else windows.y[index],
-        X_ctl=None if windows.X_ctl is None else windows.X_ctl[index],
-        loci=windows.loci.iloc[rows].reset_index(drop=True),
-    )
+    return windows.sample(n_loci, random_state) if shuffle else windows.subset(np.arange(n_loci))
 
 
 def motif_consensus(ppm: np.ndarray) -> tuple[str, torch.Tensor]:
