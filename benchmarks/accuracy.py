@@ -162,7 +162,12 @@ def predict(model, X: torch.Tensor, X_ctl: torch.Tensor, rc_average: bool) -> tu
 
 def score(model, windows, rc_average: bool) -> dict:
     logits, log_counts = predict(model, windows.X, windows.X_ctl, rc_average)
-    summary, per_region = performance(logits, log_counts, windows.y.numpy())
+    return metrics(logits, log_counts, windows.y.numpy())
+
+
+def metrics(logits: np.ndarray, log_counts: np.ndarray, y: np.ndarray) -> dict:
+    """The benchmark's held-out metrics of predictions against observed counts (N, S, L)."""
+    summary, per_region = performance(logits, log_counts, y)
     bias = per_region["predicted_log_counts"] - per_region["observed_log_counts"]
     return {"count_pearson": summary["count_pearson"], "count_spearman": summary["count_spearman"],
             "count_mse": summary["count_mse"], "count_bias": float(bias.mean()),
@@ -222,14 +227,9 @@ def run_atac(dataset: str, seed: int, tools: list[str], workdir: Path) -> list[d
         for part, path in models.items():
             model = load_model(path, device="cpu")
             logits, log_counts = predict_windows(model, held_out, 64, torch.device("cpu"), rc_average=True)
-            summary, per_region = performance(logits, log_counts, held_out.y.numpy())
-            bias = per_region["predicted_log_counts"] - per_region["observed_log_counts"]
             rows.append({"dataset": dataset, "seed": seed, "tool": f"bpnet_core:{tool}", "model": part,
                          "n_peaks": len(held_out), "train_s": round(seconds), "count_ceiling": ceiling,
-                         "count_pearson": summary["count_pearson"], "count_spearman": summary["count_spearman"],
-                         "count_mse": summary["count_mse"], "count_bias": float(bias.mean()),
-                         "profile_mnll": summary["profile_mnll"], "profile_jsd": summary["profile_jsd"],
-                         "profile_pearson": summary["profile_pearson"]})
+                         **metrics(logits, log_counts, held_out.y.numpy())})
             print(json.dumps(rows[-1]), flush=True)
     return rows
 

@@ -301,17 +301,13 @@ def _bias_multiplier(codes: np.ndarray) -> np.ndarray:
             np.full(width // 2, 4, np.uint8), codes, np.full(width - 1 - width // 2, 4, np.uint8)
         ])
         for pwm in (forward, reverse):
-            score = np.zeros(codes.size)
-            for j in range(width):  # a gather per PWM column: fast on whole genomes
-                score += pwm[j][padded[j:j + codes.size]]
-            affinity += np.exp(BIAS_SLOPE * score)
+            affinity += np.exp(BIAS_SLOPE * _window_scores(padded, pwm))
     return np.minimum(affinity / affinity.mean(), BIAS_CAP)
 
 
 def _planted_pwms() -> list[np.ndarray]:
     """Log-odds PWM (nats against ``BACKGROUND``, shape (w, 4)) of each planted motif."""
-    return [np.log(iupac_to_ppm(consensus) / np.asarray(BACKGROUND))
-            for consensus, _ in PLANTED_MOTIFS.values()]
+    return [_log_odds(consensus)[:, :4] for consensus, _ in PLANTED_MOTIFS.values()]
 
 
 def _oriented_pwms() -> list[tuple[int, np.ndarray]]:
@@ -320,7 +316,7 @@ def _oriented_pwms() -> list[tuple[int, np.ndarray]]:
 
 
 def _window_scores(codes: np.ndarray, pwm: np.ndarray) -> np.ndarray:
-    """Score (nats) of `pwm` at every window start of `codes`, shape (len(codes) - w + 1,)."""
+    """Score (nats) of `pwm` (w, 4 or 5 codes) at every window start of `codes`, shape (len(codes) - w + 1,)."""
     n = codes.size - len(pwm) + 1
     score = np.zeros(n)
     for j in range(len(pwm)):  # a gather per PWM column: fast on whole genomes
