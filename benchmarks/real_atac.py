@@ -11,6 +11,12 @@ The default data, real yeast ATAC-seq (SRR1822137), lie outside the project
 in ``../shared/data/yeast_atac_real/``; the test suite never needs them.
 
     python benchmarks/real_atac.py [--data DIR] [--workdir DIR] [--cores N]
+        [--subsample FRACTION] [--set KEY=JSON ...]
+
+``--subsample`` keeps that fraction of the fragments (seeded), to ask how the
+pipeline fares on shallower data; ``--set`` overrides one key of the pipeline
+JSON (dotted for blocks: ``--set beta=0.8 --set bias_fit_parameters.n_filters=64``),
+to measure one lever at a time.
 
 Training is chrI-XI, XIII, XIV (chrXII, with the rDNA repeat, is left out),
 validation chrXV, and the held-out test chromosome chrXVI: predictions and
@@ -67,6 +73,34 @@ def pipeline_config(data: Path, name: str, epochs: int) -> dict:
         "marginalize_parameters": {"loci": f"results/{name}/inputs/negatives.bed", "chroms": VALIDATION,
                                    "n_loci": 100},
     }
+
+
+def override(config: dict, assignments: list[str]) -> dict:
+    """`config` with each ``KEY=JSON`` assignment applied; dotted keys reach into blocks."""
+    for assignment in assignments:
+        key, _, text = assignment.partition("=")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        *blocks, last = key.split(".")
+        target = config
+        for block in blocks:
+            target = target.setdefault(block, {})
+        target[last] = value
+    return config
+
+
+def subsample_fragments(fragments: Path, fraction: float, output: Path, seed: int = 0) -> Path:
+    """Keep each fragment of a fragment file with probability `fraction` (seeded); gzipped TSV."""
+    import gzip
+
+    rng = np.random.default_rng(seed)
+    with gzip.open(fragments, "rt") as source, gzip.open(output, "wt") as sink:
+        for line in source:
+            if line.startswith("#") or rng.random() < fraction:
+                sink.write(line)
+    return output
 
 
 def count_noise_ceiling(fragments: Path, peaks: Path, chroms: list[str], out_window: int = 500,
@@ -192,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="yeast_atac")
     parser.add_argument("--epochs", type=int, default=20, help="max_epochs of both models")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--subsample", type=float, help="keep this fraction of the fragments (seeded)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                        help="override one key of the pipeline JSON (dotted for blocks); repeatable")
     parser.add_argument("--report-only", action="store_true", help="print the report of an earlier run")
     args = parser.parse_args(argv)
 
@@ -201,9 +238,16 @@ def main(argv: list[str] | None = None) -> int:
               "these data are not part of the project. Give the folder with --data.", file=sys.stderr)
         return 2
     args.workdir.mkdir(parents=True, exist_ok=True)
+    fragments = args.data.resolve() / FILES["fragments"]
+    if args.subsample is not None:
+        fragments = args.workdir.resolve() / f"fragments.{args.subsample:g}.tsv.gz"
+        if not fragments.is_file() and not args.report_only:
+            subsample_fragments(args.data / FILES["fragments"], args.subsample, fragments)
     if not args.report_only:
         config = args.workdir / f"{args.name}.json"
-        config.write_text(json.dumps(pipeline_config(args.data.resolve(), args.name, args.epochs), indent=2))
+        settings = pipeline_config(args.data.resolve(), args.name, args.epochs)
+        settings["signals"] = [str(fragments)]
+        config.write_text(json.dumps(override(settings, args.set), indent=2))
         log = args.workdir / "snakemake.log"
         print(f"running the ChromBPNet pipeline on {args.data} (log: {log}) ...", flush=True)
         started = time.perf_counter()
@@ -216,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         if run.returncode != 0:
             errors = [line for line in log.read_text().splitlines() if line.startswith(("error:", "Error"))]
             print("\n".join(errors[-5:]), file=sys.stderr)
-    report(args.workdir / "results", args.name, args.data / FILES["fragments"])
+    report(args.workdir / "results", args.name, fragments)
     return 0 if args.report_only or run.returncode == 0 else 1
 
 
