@@ -1,8 +1,9 @@
 """GC-matched background regions: `negatives` for datasets that come without them.
 
 The genome is tiled into windows of the model's input width; tangermeme's
-`extract_matching_loci` picks, for each peak, a tile of the same GC content
-(bins of `gc_bin_width`) that overlaps no peak's input window. Exclusion
+`extract_matching_loci` picks, for each peak, `per_peak` tiles of the same
+GC content (bins of `gc_bin_width`) that overlap no peak's input window
+(the official ChromBPNet draws 2 per peak, ``--neg-to-pos-ratio-train``). Exclusion
 lists (e.g. the ENCODE blacklist), which tangermeme does not take, are
 applied to its answer here.
 """
@@ -111,8 +112,9 @@ def gc_matched_negatives(
     gc_bin_width: float = 0.02,
     max_n_fraction: float = 0.1,
     random_state: int | None = 0,
+    per_peak: int = 1,
 ) -> pd.DataFrame:
-    """Background regions matched one to one to the peaks' GC content.
+    """Background regions matched to the peaks' GC content, `per_peak` for each peak.
 
     Parameters
     ----------
@@ -134,20 +136,23 @@ def gc_matched_negatives(
     max_n_fraction : float
         Windows with more N bases than this are never drawn.
     random_state : int, optional
+    per_peak : int
+        Distinct tiles drawn for each peak, each from the peak's GC bin or
+        the nearest one with tiles left.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``chrom, start, end, center`` of `in_window`-bp regions,
-        sorted by position; about one per peak (fewer where a GC bin runs
-        out of tiles, and minus those overlapping `exclude`, both logged).
+        sorted by position; about `per_peak` per peak (fewer where the genome
+        runs out of tiles, and minus those overlapping `exclude`, both logged).
     """
     return _match(_read_peaks(peaks, chroms), sequences, in_window, chroms, exclude, gc_bin_width,
-                  max_n_fraction, random_state)
+                  max_n_fraction, random_state, per_peak)
 
 
 def _match(loci: pd.DataFrame, sequences, in_window, chroms, exclude, gc_bin_width, max_n_fraction,
-           random_state) -> pd.DataFrame:
+           random_state, per_peak=1) -> pd.DataFrame:
     from tangermeme.match import extract_matching_loci
 
     sizes = fasta_chrom_sizes(sequences)
@@ -159,6 +164,9 @@ def _match(loci: pd.DataFrame, sequences, in_window, chroms, exclude, gc_bin_wid
     # overlap each interval: give it the peaks' input windows around their summits.
     start = loci["center"] - in_window // 2
     windows = pd.DataFrame({"chrom": loci["chrom"], "start": start, "end": start + in_window})
+    # Each copy of a peak asks for one more tile of its GC bin; tiles are
+    # drawn without replacement, so the copies get distinct tiles.
+    windows = pd.concat([windows] * per_peak, ignore_index=True)
     matched = extract_matching_loci(windows, str(sequences), in_window=in_window, out_window=in_window,
                                     max_n_perc=max_n_fraction, gc_bin_width=gc_bin_width,
                                     chroms=list(chroms) if chroms is not None else None,
@@ -168,8 +176,8 @@ def _match(loci: pd.DataFrame, sequences, in_window, chroms, exclude, gc_bin_wid
     if exclude:
         excluded = read_loci(exclude, key="exclusion_lists")
         matched = matched[~_overlaps(matched.reset_index(drop=True), excluded)]
-    log.info("negatives: %d GC-matched tiles of %d bp for %d peaks; %d dropped for overlapping %s",
-             n_matched, in_window, len(loci), n_matched - len(matched),
+    log.info("negatives: %d GC-matched tiles of %d bp for %d peaks (%d per peak asked); "
+             "%d dropped for overlapping %s", n_matched, in_window, len(loci), per_peak, n_matched - len(matched),
              ", ".join(as_list(exclude)) if exclude else "no exclusion list")
     return matched.sort_values(["chrom", "start"]).reset_index(drop=True)[["chrom", "start", "end", "center"]]
 
@@ -177,13 +185,14 @@ def _match(loci: pd.DataFrame, sequences, in_window, chroms, exclude, gc_bin_wid
 def write_negatives(peaks: str | Sequence[str], sequences: str | os.PathLike, output: str | os.PathLike,
                     in_window: int = 2114, chroms: Sequence[str] | None = None,
                     exclude: str | Sequence[str] | None = None, gc_bin_width: float = 0.02,
-                    max_n_fraction: float = 0.1, random_state: int | None = 0) -> GCComparison:
+                    max_n_fraction: float = 0.1, random_state: int | None = 0,
+                    per_peak: int = 1) -> GCComparison:
     """`gc_matched_negatives` written as a BED file (gzipped when `output` ends in .gz); the GC test is logged."""
     import gzip
 
     loci = _read_peaks(peaks, chroms)
     negatives = _match(loci, sequences, in_window, chroms, exclude, gc_bin_width, max_n_fraction,
-                       random_state)
+                       random_state, per_peak)
     comparison = compare_gc(sequences, loci, negatives, in_window)
     log.info("GC over %d bp: peaks mean %.3f (n %d), negatives mean %.3f (n %d); "
              "two-sample KS statistic %.3f (p %.2g)", in_window, comparison.peaks.mean(),
@@ -209,7 +218,8 @@ def make_negatives(config: NegativesConfig | Mapping[str, Any], gc_table: str | 
     config = as_step_config(NegativesConfig, config)
     comparison = write_negatives(config.loci, config.sequences, config.output_filename,
                                  in_window=config.in_window, chroms=config.chroms,
-                                 exclude=config.exclusion_lists, random_state=config.random_state)
+                                 exclude=config.exclusion_lists, random_state=config.random_state,
+                                 per_peak=config.negatives_per_peak)
     table = pd.DataFrame({"set": ["peaks"] * len(comparison.peaks) + ["negatives"] * len(comparison.negatives),
                           "gc": np.concatenate([comparison.peaks, comparison.negatives])})
     write_tsv(gc_table, table)

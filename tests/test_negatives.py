@@ -84,3 +84,13 @@ def test_negatives_command_writes_a_gzipped_bed(genome, tmp_path, capsys):
         rows = [line.split("\t") for line in handle]
     assert rows and all(int(end) - int(start) == WIDTH for _, start, end in rows)
     assert "two-sample KS statistic" in capsys.readouterr().err
+
+
+def test_two_per_peak_gives_twice_as_many_distinct_gc_matched_tiles(genome):
+    peaks = read_loci(str(genome / "peaks.bed"))
+    args = (str(genome / "peaks.bed"), genome / "genome.fa", WIDTH)
+    one, two = gc_matched_negatives(*args, per_peak=1), gc_matched_negatives(*args, per_peak=2)
+    assert len(two) >= 1.8 * len(one)
+    assert not two.duplicated(["chrom", "start"]).any()
+    assert not _overlaps(two, _windows(peaks)).any()
+    assert compare_gc(genome / "genome.fa", peaks, two, WIDTH).ks_statistic < KS_TOLERANCE

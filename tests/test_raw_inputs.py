@@ -350,3 +350,17 @@ def test_command_line_converts_reads_and_calls_peaks(genome, tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert run.stderr == "error: key 'peak_qvalue': Input should be less than 1 (got 2.0)\n"
+
+
+def test_negatives_per_peak_reaches_the_negatives_stage(genome, tmp_path):
+    from bpnet_core.batch import load_dataset
+
+    bam = write_bam(tmp_path / "atac.bam", READS, CHROMS)
+    default = load_dataset(_pipeline(genome, signals=[str(bam)], negatives=None), source="raw.json")
+    assert default.stages["negatives"].negatives_per_peak == 1
+    dataset = load_dataset(_pipeline(genome, signals=[str(bam)], negatives=None, negatives_per_peak=3),
+                           source="raw.json")
+    assert dataset.stages["negatives"].negatives_per_peak == 3
+    with pytest.raises(InputError, match="negatives_per_peak"):
+        load_dataset(_pipeline(genome, signals=[str(bam)], negatives=None, negatives_per_peak=0),
+                     source="raw.json")

@@ -405,9 +405,9 @@ class PeakCallingConfig(StepConfig):
 class NegativesConfig(StepConfig):
     """Extension: GC-matched background regions when a ChromBPNet config has no `negatives`.
 
-    One `in_window`-bp region per peak of `loci`, on `chroms` (the fit's
-    training and validation chromosomes), overlapping no peak's window and
-    no region of `exclusion_lists`; see `bpnet_core.negatives`.
+    `negatives_per_peak` `in_window`-bp regions per peak of `loci`, on
+    `chroms` (the fit's training and validation chromosomes), overlapping no
+    peak's window and no region of `exclusion_lists`; see `bpnet_core.negatives`.
     """
 
     sequences: str
@@ -415,6 +415,7 @@ class NegativesConfig(StepConfig):
     chroms: list[str] = Field(min_length=1)
     in_window: PositiveInt = 2114
     exclusion_lists: Optional[list[str]] = None
+    negatives_per_peak: PositiveInt = 1
     random_state: Optional[int] = 0
     output_filename: str
 
