@@ -361,6 +361,6 @@ def test_negatives_per_peak_reaches_the_negatives_stage(genome, tmp_path):
     dataset = load_dataset(_pipeline(genome, signals=[str(bam)], negatives=None, negatives_per_peak=3),
                            source="raw.json")
     assert dataset.stages["negatives"].negatives_per_peak == 3
-    with pytest.raises(InputError, match="negatives_per_peak"):
+    with pytest.raises(InputError, match=r"raw.json: key 'negatives_per_peak': Input should be greater than 0"):
         load_dataset(_pipeline(genome, signals=[str(bam)], negatives=None, negatives_per_peak=0),
                      source="raw.json")

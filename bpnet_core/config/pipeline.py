@@ -359,7 +359,7 @@ def prepare_inputs(config: StepConfig, source: str = "<config>",
             "chroms": [*fit.get("training_chroms", []), *fit.get("validation_chroms", [])],
             "in_window": fit.get("in_window"), "exclusion_lists": config.exclusion_lists,
             "random_state": fit.get("random_state"), "output_filename": top["negatives"],
-            **({"negatives_per_peak": config.negatives_per_peak} if config.negatives_per_peak else {})}, source,
+            **({"negatives_per_peak": config.negatives_per_peak} if config.negatives_per_peak is not None else {})}, source,
             {"loci": fit_origin.get("loci", "loci"), "sequences": fit_origin.get("sequences", "sequences")})
     if not stages:
         return config, stages
