@@ -33,9 +33,10 @@ PIPELINE = json.loads((REPO / "config" / "ENCSR000BGQ.json").read_text())
 def test_every_config_file_validates(path):
     config = load_config(path)
     params = config.to_params()
-    # Every key the file writes is kept, and the parameters parse back to the same config.
-    assert set(read_config(path)) <= set(params)
-    assert type(config).model_validate(params) == config
+    # Every key the file writes is kept, and the parameters read back as the same kind of config.
+    assert set(read_config(path)) - {"negatives"} <= set(params)
+    again = parse_config(json.loads(json.dumps(params)), source=path.name)
+    assert type(again) is type(config) and again == config
 
 
 def test_seed_examples_are_all_present():

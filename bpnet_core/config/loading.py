@@ -11,8 +11,8 @@ from .schemas import PIPELINE_MODELS, STEP_MODELS, StepConfig
 from .validation import _validate
 
 # Keys that make a config a ChromBPNet one. BPNet configs may name background
-# `negatives` too (bpnet-lite 1.1's key); `"negatives": null` (draw them) is
-# ChromBPNet's alone.
+# `negatives` too (bpnet-lite 1.1's key); in a pipeline, `"negatives": null`
+# (draw them) is ChromBPNet's alone.
 _CHROMBPNET_KEYS = {"bias_model", "accessibility_model", "beta", "bias_fit_parameters",
                     "bias_qc_parameters", "bias_free_qc_parameters"}
 
@@ -66,9 +66,12 @@ def detect_kind(data: dict) -> str:
     Returns one of the keys of `STEP_MODELS`, or ``"bpnet_pipeline"`` /
     ``"chrombpnet_pipeline"``.
     """
-    chrombpnet = bool(_CHROMBPNET_KEYS & data.keys()) or ("negatives" in data and data["negatives"] is None)
+    chrombpnet = bool(_CHROMBPNET_KEYS & data.keys())
     if any(key.endswith("_parameters") and key != "bias_fit_parameters" for key in data):
-        return "chrombpnet_pipeline" if chrombpnet else "bpnet_pipeline"
+        # Only a pipeline draws negatives; in a single step's config (as
+        # `to_params` writes a BPNet fit's) a null `negatives` is BPNet's default.
+        drawn = "negatives" in data and data["negatives"] is None
+        return "chrombpnet_pipeline" if chrombpnet or drawn else "bpnet_pipeline"
     if chrombpnet:
         return "chrombpnet_fit"
     if {"training_chroms", "validation_chroms"} & data.keys():

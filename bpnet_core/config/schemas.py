@@ -446,18 +446,27 @@ _CHROMBPNET_STAGES = {"bias_fit": BiasFitConfig, "bias_qc": BiasQCConfig, **_BPN
 STEP_MODELS: dict[str, type[StepConfig]] = {**_BPNET_STAGES, "chrombpnet_fit": ChromBPNetFitConfig}
 
 
-def _pipeline_model(name: str, stages: dict[str, type[StepConfig]]) -> type[StepConfig]:
+class _BPNetPipeline(StepConfig):
+    def to_params(self) -> dict[str, Any]:
+        """The config as plain JSON data; a null `negatives` is left out, as it would read back as ChromBPNet's."""
+        params = super().to_params()
+        if params.get("negatives", "") is None:
+            del params["negatives"]
+        return params
+
+
+def _pipeline_model(name: str, stages: dict[str, type[StepConfig]], base: type[StepConfig]) -> type[StepConfig]:
     fields = _optional_fields([*stages.values(), ReadsConfig, PeakCallingConfig, NegativesConfig],
                               exclude=_OUTPUT_KEYS | {"bias_fit_parameters", "peaks", "role", "reads", "bigwigs",
                                                       "full_model"})
     # `model` names the model to use instead of fitting one (see `pipeline.model_paths`).
     for stage, model in stages.items():
         fields[f"{stage}_parameters"] = (Optional[_partial(model, f"{stage}_parameters")], None)
-    return create_model(name, __base__=StepConfig, __module__=_MODULE, **fields)
+    return create_model(name, __base__=base, __module__=_MODULE, **fields)
 
 
-BPNetPipelineConfig = _pipeline_model("BPNetPipelineConfig", _BPNET_STAGES)
-ChromBPNetPipelineConfig = _pipeline_model("ChromBPNetPipelineConfig", _CHROMBPNET_STAGES)
+BPNetPipelineConfig = _pipeline_model("BPNetPipelineConfig", _BPNET_STAGES, _BPNetPipeline)
+ChromBPNetPipelineConfig = _pipeline_model("ChromBPNetPipelineConfig", _CHROMBPNET_STAGES, StepConfig)
 PIPELINE_MODELS: dict[str, type[StepConfig]] = {
     "bpnet_pipeline": BPNetPipelineConfig,
     "chrombpnet_pipeline": ChromBPNetPipelineConfig,
