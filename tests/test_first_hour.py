@@ -136,6 +136,15 @@ def test_workflow_start_prints_plan_and_warning(tiny_data, tmp_path):
     assert "plan: tiny (" in result.stderr and "trains model" in result.stderr
 
 
+def test_a_dry_run_without_config_explains_itself(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile"),
+                             "--directory", str(tmp_path), "--dry-run"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "No config given, so there is nothing to run" in result.stderr
+    assert "make demo" in result.stderr and "--configfile config/<dataset>.json" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
 COMMENTED = """{
   "name": "tiny",   # results/tiny/
   # the genome

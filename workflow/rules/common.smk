@@ -28,9 +28,19 @@ def _config_source():
 CONFIG_SOURCE = _config_source()
 
 
+NO_CONFIG = """\
+No config given, so there is nothing to run. This workflow runs the datasets of a config:
+  make demo                                             the simulated demo, end to end
+  snakemake --cores 8 --configfile config/<dataset>.json   one dataset (README: "Your own data")
+  snakemake --cores 8 --configfile config/demos.yaml       a batch: a sheet of datasets
+  bpnet-core validate --files config/<dataset>.json        check a config and its files first
+Examples: config/*.json; every key: config/README.md and docs/configuration.md."""
+
+
 def _load_datasets():
     if not config:
-        sys.exit("error: no config given; run with --configfile config/<dataset>.json")
+        print(NO_CONFIG, file=sys.stderr)
+        return {}
     try:
         return load_datasets(dict(config), source=CONFIG_SOURCE)
     except InputError as err:
