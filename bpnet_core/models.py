@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import struct
@@ -14,7 +15,9 @@ from torch import nn
 
 from .errors import InputError
 from .io import atomic_output
-from .precision import PRECISIONS
+from .precision import resolve_precision
+
+log = logging.getLogger("bpnet_core")
 
 MODEL_FORMAT_VERSION = 1
 
@@ -279,17 +282,24 @@ def set_compute(model: nn.Module, fast_path: bool = True, precision: str = "fp32
     ----------
     fast_path : bool
         `BPNet.forward_fast` where it applies, else the reference computation.
-    precision : {"fp32", "bf16"}
+    precision : {"auto", "fp32", "bf16"}
         "bf16" runs the convolutions under bfloat16 autocast (float32
-        outputs): about 3 significant digits, for GPUs with bf16 units; on
-        CPUs without native bf16 it is several times slower than fp32.
+        outputs): about 3 significant digits, for devices with bf16 units;
+        on CPUs without native bf16 it is several times slower than fp32.
+        "auto" is "bf16" where the model's device has native bf16, else
+        "fp32" (`bpnet_core.precision.resolve_precision`); the precision
+        used is in ``model.precision``.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    device = next(model.parameters()).device
+    used = resolve_precision(precision, device)
     for module in model.modules():
         if isinstance(module, BPNet):
             module.fast_path = fast_path
-            module.bf16 = precision == "bf16"
+            module.bf16 = used == "bf16"
+    model.precision = used
+    if precision == "auto":
+        log.info("precision: %s (auto: %s bf16 on %s)", used,
+                 "native" if used == "bf16" else "no native", device.type)
     return model
 
 

@@ -261,6 +261,7 @@ def training_metadata(config: FitConfig, model: torch.nn.Module, train: Windows,
         "validation": {k: v for k, v in best.items() if k.startswith("valid_")},
         "training_seconds": result["seconds"],
         "device": str(device),
+        "precision": getattr(model, "precision", "fp32"),
     }
 
 

@@ -132,7 +132,7 @@ class FitConfig(WindowedConfig):
     random_state: Optional[int] = 0
     # Extension: validation rounds without improvement before training stops.
     early_stopping: Optional[PositiveInt] = 10
-    precision: Precision = "fp32"
+    precision: Precision = "auto"
     # Extension (bpnet-lite 1.1's keys): background regions, of which
     # `negative_ratio` x the number of peaks are drawn afresh each epoch; null:
     # every locus of `loci` in every epoch, as the parameter reference does.
@@ -237,7 +237,7 @@ class PredictConfig(ModelStepConfig):
     # Extension: predicted bigWigs are <bigwig_prefix>.<output index>.bw;
     # null derives the prefix from profile_filename.
     bigwig_prefix: Optional[str] = None
-    precision: Precision = "fp32"
+    precision: Precision = "auto"
     # Extension (bpnet-lite's key): predictions are the mean of the sequence's
     # and its reverse complement's (strands swapped back), as bpnet-lite's and
     # the official ChromBPNet's evaluations do.
@@ -249,7 +249,7 @@ class EvaluateConfig(ModelStepConfig):
 
     signals: list[str] = Field(min_length=1)
     performance_filename: str = "performance.tsv"
-    precision: Precision = "fp32"
+    precision: Precision = "auto"
     # Extension (bpnet-lite's key): predictions are the mean of the sequence's
     # and its reverse complement's (strands swapped back), as bpnet-lite's and
     # the official ChromBPNet's evaluations do.
@@ -296,7 +296,7 @@ class MarginalizeConfig(ModelStepConfig):
     output_folder: Optional[str] = None
     random_state: Optional[int] = 0
     minimal: bool = True
-    precision: Precision = "fp32"
+    precision: Precision = "auto"
     # Extension: each motif's consensus with its bases shuffled this many
     # times, inserted too, so that an effect of base composition alone (30 bp
     # of GC-rich sequence in an AT-rich genome) is not read as the motif's; 0: none.
