@@ -35,6 +35,7 @@ the count Pearson the planted motifs allow (`motif_count_ceiling`):
 - ``atac-large``: 4,000 peaks on 20 Mb, the same simulation.
 
     python benchmarks/accuracy.py [--datasets wide demo atac-demo] [--seeds 0 1 2] [--epochs 12]
+    python benchmarks/accuracy.py --datasets wide demo --tools bpnet_core:negatives:fp32 bpnet_core:negatives:bf16
 """
 
 from __future__ import annotations
@@ -91,9 +92,9 @@ def simulate(name: str, folder: Path, seed: int) -> tuple[dict, dict]:
     return data, {"training_chroms": train, "validation_chroms": valid}
 
 
-def fit_config(data: dict, chroms: dict, seed: int, epochs: int, form: str) -> dict:
+def fit_config(data: dict, chroms: dict, seed: int, epochs: int, form: str, precision: str = "auto") -> dict:
     """This project's Fit JSON: `form` is "loci" (peaks + background in loci) or "negatives"."""
-    config = {**MODEL, **chroms, "name": form, "max_epochs": epochs, "random_state": seed,
+    config = {**MODEL, **chroms, "name": form, "max_epochs": epochs, "random_state": seed, "precision": precision,
               "early_stopping": None, "validation_iter": 100, "sequences": data["sequences"],
               "signals": [data["signal_plus"], data["signal_minus"]],
               "controls": [data["control_plus"], data["control_minus"]]}
@@ -102,9 +103,11 @@ def fit_config(data: dict, chroms: dict, seed: int, epochs: int, form: str) -> d
     return {**config, "loci": data["peaks"], "negatives": data["negatives"]}
 
 
-def train_ours(data, chroms, seed, epochs, form, folder: Path) -> torch.nn.Module:
-    path = folder / f"{form}.torch"
-    fit_model(fit_config(data, chroms, seed, epochs, form), path, folder / f"{form}.history.tsv")
+def train_ours(data, chroms, seed, epochs, tool: str, folder: Path) -> torch.nn.Module:
+    """`tool` is ``bpnet_core:<form>[:<precision>]``, e.g. ``bpnet_core:negatives:bf16``."""
+    _, form, *precision = tool.split(":")
+    path = folder / f"{'_'.join([form, *precision])}.torch"
+    fit_model(fit_config(data, chroms, seed, epochs, form, *precision), path, path.with_suffix(".history.tsv"))
     return load_model(path, device="cpu")
 
 
@@ -185,7 +188,7 @@ def run(dataset: str, seed: int, epochs: int, tools: list[str], workdir: Path) -
     for tool in tools:
         start = time.perf_counter()
         model = (train_lite(data, chroms, seed, epochs, folder) if tool == "bpnet-lite"
-                 else train_ours(data, chroms, seed, epochs, tool.split(":")[1], folder))
+                 else train_ours(data, chroms, seed, epochs, tool, folder))
         seconds = time.perf_counter() - start
         for rc in (False, True):
             rows.append({"dataset": dataset, "seed": seed, "tool": tool, "rc_average": rc,
@@ -240,7 +243,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--tools", nargs="+", default=["bpnet_core:loci", "bpnet_core:negatives", "bpnet-lite"],
-                        help="for the ChIP datasets; the ATAC datasets run ChromBPNet and a plain BPNet")
+                        help="for the ChIP datasets: bpnet-lite, or bpnet_core:<loci|negatives>[:<fp32|bf16|auto>] "
+                             "(precision default auto); the ATAC datasets run ChromBPNet and a plain BPNet")
     parser.add_argument("--workdir", help="keep data and models here (default: a temporary folder)")
     parser.add_argument("--output", default="accuracy.tsv")
     args = parser.parse_args()
