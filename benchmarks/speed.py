@@ -25,6 +25,10 @@ Loading: examples/s that the training sampler delivers by itself (jitter
 loads 10k and 100k random windows with two signal and two control tracks.
 
     python benchmarks/speed.py [--steps 30] [--compile] [--predict 256] [--attribute 16] [--exact 2] [--load 10000 100000]
+    python benchmarks/speed.py --device cuda --n-filters 512 --training-only     the official ChromBPNet size on a GPU
+
+``--device cuda`` runs every model, both implementations, on the GPU (timings
+synchronise the device); the float64 attributions stay on the CPU.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from bpnet_core.train import _TrainingRun
 
 IN_WINDOW, OUT_WINDOW, BATCH, ALPHA, LR, JITTER = 2114, 1000, 64, 10.0, 1e-3, 128
 CPU = torch.device("cpu")
+DEVICE = CPU  # --device
 
 
 def machine() -> str:
@@ -81,8 +86,11 @@ def demo_windows(folder: Path):
 
 
 def timed(run) -> float:
+    """Wall seconds of `run()`, the device's queued work included."""
     start = time.perf_counter()
     run()
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
@@ -94,6 +102,7 @@ def reference_step(model, optimizer, X, X_ctl, y, _always=None):
 
     optimizer.zero_grad()
     model.train()
+    X, X_ctl, y = X.to(DEVICE), X_ctl.to(DEVICE), y.to(DEVICE)
     y_hat_logits, y_hat_logcounts = model(X, X_ctl)
     _, _, loss = _mixture_loss(y, y_hat_logits, y_hat_logcounts, model.count_loss_weight)
     loss.backward()
@@ -104,19 +113,19 @@ def reference_step(model, optimizer, X, X_ctl, y, _always=None):
 def our_step(config):
     """`bpnet_core.train`'s training step."""
     def step(model, optimizer, X, X_ctl, y, _always=None):
-        _TrainingRun(model, optimizer, None, None, config, CPU).step(X, X_ctl, y)
+        _TrainingRun(model, optimizer, None, None, config, DEVICE).step(X, X_ctl, y)
     return step
 
 
 def validation_loss(model, valid) -> float:
     """Mean profile MNLL + alpha x count MSE over the validation windows."""
-    logits, log_counts = predict_windows(model, valid, BATCH, CPU)
+    logits, log_counts = predict_windows(model, valid, BATCH, DEVICE)
     return float(bpnet_loss(torch.from_numpy(logits), torch.from_numpy(log_counts)[:, None], valid.y, ALPHA)[0])
 
 
 def train(model, step, batches, valid, optimizer_class, compile_model=False):
     """(examples/s after the first batch, validation loss after all, seconds of the first batch)."""
-    model.train()
+    model.to(DEVICE).train()
     optimizer = optimizer_class([p for p in model.parameters() if p.requires_grad], lr=LR)
     run = torch.compile(model) if compile_model else model
     first = timed(lambda: step(run, optimizer, *batches[0]))
@@ -168,7 +177,14 @@ def main() -> None:
     parser.add_argument("--attribute", type=int, default=16, help="sequences to attribute (20 shuffles each)")
     parser.add_argument("--exact", type=int, default=2, help="sequences also attributed in float64, the exact values")
     parser.add_argument("--load", type=int, nargs="*", default=[10_000, 100_000], help="windows to load for RSS")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--n-filters", type=int, default=64, help="model width (the official ChromBPNet: 512)")
+    parser.add_argument("--n-layers", type=int, default=8)
+    parser.add_argument("--training-only", action="store_true", help="skip prediction, attribution and loading")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    from bpnet_core.precision import resolve_precision
     from bpnetlite.bpnet import BPNet as LiteBPNet
     from bpnetlite.bpnet import CountWrapper, ProfileWrapper, _ProfileLogitScaling
     from tangermeme._deep_lift_utils import _nonlinear
@@ -178,9 +194,10 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bpnet_speed_"))
     data, training, valid, config = demo_windows(folder)
     torch.manual_seed(0)
-    lite = LiteBPNet(64, 8, n_outputs=2, n_control_tracks=2, count_loss_weight=ALPHA, trimming=(IN_WINDOW - OUT_WINDOW) // 2,
-                     verbose=False)
-    ours = BPNet(n_filters=64, n_layers=8, n_outputs=2, n_control_tracks=2, trimming=(IN_WINDOW - OUT_WINDOW) // 2)
+    lite = LiteBPNet(args.n_filters, args.n_layers, n_outputs=2, n_control_tracks=2, count_loss_weight=ALPHA,
+                     trimming=(IN_WINDOW - OUT_WINDOW) // 2, verbose=False)
+    ours = BPNet(n_filters=args.n_filters, n_layers=args.n_layers, n_outputs=2, n_control_tracks=2,
+                 trimming=(IN_WINDOW - OUT_WINDOW) // 2)
     ours.load_state_dict(lite.state_dict())
     sampler = TrainingSampler(training, BATCH, IN_WINDOW, OUT_WINDOW, True, random_state=0)
     batches = []
@@ -189,8 +206,9 @@ def main() -> None:
     batches = batches[:args.steps]
 
     print(machine())
-    print(f"{len(training)} training windows (chr1, chr3, chr4), {len(valid)} validation peaks (chr2); "
-          f"{args.steps} batches of {BATCH}, the first untimed")
+    print(f"device {DEVICE}; precision \"auto\" (the default) computes in {resolve_precision('auto', DEVICE)} here")
+    print(f"model {args.n_filters} filters x {args.n_layers} layers; {len(training)} training windows (chr1, chr3, "
+          f"chr4), {len(valid)} validation peaks (chr2); {args.steps} batches of {BATCH}, the first untimed")
 
     reference_speed = None
     speeds = {}
@@ -207,15 +225,19 @@ def main() -> None:
     row("bpnet_core, fast_path off (AdamW)", *train(set_compute(copy.deepcopy(ours), False), our_step(config),
                                                     batches, valid, torch.optim.AdamW))
     trained = copy.deepcopy(ours)
-    row("bpnet_core, fast path (AdamW), the default", *train(trained, our_step(config), batches, valid,
-                                                             torch.optim.AdamW))
+    row("bpnet_core, fast path (AdamW), fp32", *train(trained, our_step(config), batches, valid,
+                                                      torch.optim.AdamW))
     if args.compile:
         row("bpnet_core, fast path + torch.compile", *train(copy.deepcopy(ours), our_step(config), batches, valid,
                                                             torch.optim.AdamW, compile_model=True))
     if args.bf16_steps > 1:
-        speed, _, first = train(set_compute(copy.deepcopy(ours), precision="bf16"), our_step(config),
-                                batches[:args.bf16_steps], valid, torch.optim.AdamW)
-        row(f"bpnet_core, fast path, \"precision\": \"bf16\" ({args.bf16_steps} batches)", speed, first=first)
+        speed, loss, first = train(set_compute(copy.deepcopy(ours).to(DEVICE), precision="bf16"), our_step(config),
+                                   batches[:args.bf16_steps], valid, torch.optim.AdamW)
+        if args.bf16_steps < args.steps:
+            loss = float("nan")  # after fewer batches: not comparable
+        row(f"bpnet_core, fast path, bf16 ({args.bf16_steps} batches)", speed, loss, first)
+    if args.training_only:
+        return
 
     # ------------------------------------------------------------ prediction
     # Prediction and attribution with the weights trained above, in both
@@ -223,20 +245,21 @@ def main() -> None:
     # sequence and of its shuffles barely differ (see the attribution note).
     lite.load_state_dict(trained.state_dict())
     ours.load_state_dict(trained.state_dict())
-    lite.eval()
-    ours.eval()
+    lite.to(DEVICE).eval()
+    ours.to(DEVICE).eval()
     subset = valid.subset(torch.arange(min(args.predict, len(valid))))
     X, X_ctl = subset.X.float(), subset.X_ctl
     print(f"\n{'prediction (' + str(len(X)) + ' sequences)':52s} {'seq/s':>10s} {'ratio':>6s} {'max |diff|':>10s}")
-    expected, _ = predict(lite, X, args=(X_ctl,), batch_size=BATCH, device="cpu")  # also the warm-up
-    seconds = timed(lambda: predict(lite, X, args=(X_ctl,), batch_size=BATCH, device="cpu"))
+    device = DEVICE.type
+    expected, _ = predict(lite, X, args=(X_ctl,), batch_size=BATCH, device=device)  # also the warm-up
+    seconds = timed(lambda: predict(lite, X, args=(X_ctl,), batch_size=BATCH, device=device))
     reference_speed = len(X) / seconds
     print(f"{'bpnet-lite + tangermeme.predict, reference':52s} {reference_speed:10.1f} {1:5.2f}x {0:10.1e}")
     for label, fast in (("bpnet_core predict_windows, fast_path off", False),
                         ("bpnet_core predict_windows, fast path", True)):
         set_compute(ours, fast)
-        logits, _ = predict_windows(ours, subset, BATCH, CPU)  # also the warm-up
-        seconds = timed(lambda: predict_windows(ours, subset, BATCH, CPU))
+        logits, _ = predict_windows(ours, subset, BATCH, DEVICE)  # also the warm-up
+        seconds = timed(lambda: predict_windows(ours, subset, BATCH, DEVICE))
         diff = float(np.abs(logits - expected.numpy()).max())
         print(f"{label:52s} {len(X) / seconds:10.1f} {len(X) / seconds / reference_speed:5.2f}x {diff:10.1e}",
               flush=True)
@@ -250,9 +273,10 @@ def main() -> None:
     n, n_exact = min(args.attribute, len(valid)), min(args.exact, args.attribute, len(valid))
     X, X_ctl = valid.X[:n].float(), valid.X_ctl[:n]
     for output, wrapper, head in (("profile", ProfileWrapper, ProfileHead), ("counts", CountWrapper, CountHead)):
-        exact = tangermeme_dls(head(set_compute(copy.deepcopy(ours), False).double()), X[:n_exact].double(),
+        exact = tangermeme_dls(head(set_compute(copy.deepcopy(ours).cpu(), False).double()), X[:n_exact].double(),
                                args=(X_ctl[:n_exact].double(),), n_shuffles=20, random_state=0, hypothetical=True,
-                               additional_nonlinear_ops={LogitScaling: _nonlinear}, warning_threshold=np.inf).numpy()
+                               additional_nonlinear_ops={LogitScaling: _nonlinear}, warning_threshold=np.inf,
+                               device="cpu").numpy()
 
         def error(attributions):
             return np.linalg.norm(attributions[:n_exact] - exact) / np.linalg.norm(exact)
@@ -263,7 +287,7 @@ def main() -> None:
         start = time.perf_counter()
         expected = tangermeme_dls(reference, X, args=(X_ctl,), n_shuffles=20, random_state=0, hypothetical=True,
                                   additional_nonlinear_ops={_ProfileLogitScaling: _nonlinear},
-                                  warning_threshold=np.inf).numpy()
+                                  warning_threshold=np.inf, device=device).numpy()
         reference_speed = n / (time.perf_counter() - start)
         print(f"{'bpnet-lite ' + wrapper.__name__ + ' + tangermeme defaults':52s} {reference_speed:10.2f} "
               f"{1:5.2f}x {error(expected):16.1e} {0:11.1e}")
@@ -271,7 +295,7 @@ def main() -> None:
                             ("bpnet_core deep_lift_shap, fast path", True)):
             set_compute(ours, fast)
             start = time.perf_counter()
-            got, _ = deep_lift_shap(head(ours), X, X_ctl, 20, 0, BATCH * 20, CPU)
+            got, _ = deep_lift_shap(head(ours), X, X_ctl, 20, 0, BATCH * 20, DEVICE)
             speed = n / (time.perf_counter() - start)
             diff = np.linalg.norm(got - expected) / np.linalg.norm(expected)
             print(f"{label:52s} {speed:10.2f} {speed / reference_speed:5.2f}x {error(got):16.1e} {diff:11.1e}",
@@ -282,7 +306,7 @@ def main() -> None:
     seconds = timed(lambda: [None for _ in range(passes) for _ in TrainingSampler(training, BATCH, IN_WINDOW,
                                                                                   OUT_WINDOW, True, 0)])
     loader_speed = passes * (len(training) // BATCH) * BATCH / seconds
-    training_speed = speeds["bpnet_core, fast path (AdamW), the default"]
+    training_speed = speeds["bpnet_core, fast path (AdamW), fp32"]
     print(f"\nloader: TrainingSampler delivers {loader_speed:,.0f} examples/s (jitter {JITTER}, reverse complement), "
           f"{loader_speed / training_speed:,.0f}x the fast path's training throughput")
     for n_windows in args.load:

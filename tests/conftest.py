@@ -32,6 +32,11 @@ set_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The device of the tests that touch device code paths (test_device.py, the
+# resume and out-of-memory tests): the CPU here and in CI; the GPU check
+# (benchmarks/gpu_check.sh) runs them with BPNET_TEST_DEVICE=cuda.
+DEVICE = os.environ.get("BPNET_TEST_DEVICE", "cpu")
+
 # A model small enough to train in seconds: 2 layers -> receptive field
 # half-width 10 + 2 + 4 + 37 = 53 bp, so 206 -> 100 trims exactly that.
 TINY_MODEL = {

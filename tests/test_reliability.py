@@ -19,7 +19,7 @@ from bpnet_core.models import load_model
 from bpnet_core.predict import predict_windows
 from bpnet_core.train import checkpoint_path, fit_model
 
-from conftest import tiny_fit_config, write_json
+from conftest import DEVICE, tiny_fit_config, write_json
 
 # Checkpoints every 2 iterations, long enough to be killed mid-run.
 RESUMABLE = dict(max_epochs=25, validation_iter=2, early_stopping=None)
@@ -49,7 +49,7 @@ sys.exit(cli.main(sys.argv[1:]))
 
 
 def test_killed_fit_resumes_to_the_same_model(tiny_data, tmp_path):
-    config = tiny_fit_config(tiny_data, **RESUMABLE)
+    config = tiny_fit_config(tiny_data, **RESUMABLE, device=DEVICE)
     params = write_json(tmp_path / "fit.json", config)
 
     def fit(out, *python):
@@ -170,13 +170,14 @@ class _OutOfMemoryAbove(torch.nn.Module):
 def test_prediction_retries_with_smaller_batches(tiny_data, tmp_path, caplog):
     config = FitConfig.model_validate(tiny_fit_config(tiny_data, max_epochs=1))
     fit_model(config, tmp_path / "m.torch", tmp_path / "h.tsv")
-    model = load_model(tmp_path / "m.torch")
+    device = torch.device(DEVICE)
+    model = load_model(tmp_path / "m.torch", device=device)
     windows = load_windows(config.loci, config.sequences, controls=config.controls, chroms=["chr2"],
                            in_window=config.in_window, out_window=config.out_window)
-    expected = predict_windows(model, windows, 64, torch.device("cpu"))
+    expected = predict_windows(model, windows, 64, device)
     flaky = _OutOfMemoryAbove(model, limit=5)
     with caplog.at_level(logging.WARNING, logger="bpnet_core"):
-        got = predict_windows(flaky, windows, 64, torch.device("cpu"))
+        got = predict_windows(flaky, windows, 64, device)
     assert "out of memory with batches of 64; retrying with 32" in caplog.text
     assert max(flaky.calls[-3:]) <= 5
     torch.testing.assert_close(torch.from_numpy(got[0]), torch.from_numpy(expected[0]))

@@ -205,6 +205,31 @@ def test_slurm_profile_by_name_from_the_repository_root(tiny_data, tmp_path):
     assert "gpu=1" not in jobs["predict_peaks"] and "mem_mb=4000" in jobs["predict_peaks"]
 
 
+def test_cluster_jobs_ask_for_cpus_to_feed_the_gpu(tiny_data, tmp_path):
+    """A compute job asks for 8 CPU threads (its cpus-per-task on SLURM), locally at most --cores.
+
+    A SLURM run has no --cores and caps nothing; a dry run caps threads at its
+    --cores (1 unless given), so 64 stands in for the cluster here. With
+    `threads: workflow.cores`, as before, a SLURM run (no --cores) stopped at
+    load: "Workflow requires a total number of cores to be defined".
+    """
+    config = write_json(tmp_path / "tiny.json", tiny_pipeline_config(tiny_data))
+
+    def threads(*args):
+        result = subprocess.run([sys.executable, "-m", "snakemake", "--configfile", str(config), "--directory",
+                                 str(tmp_path), "--dry-run", *args], cwd=REPO, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+        blocks = re.findall(r"\nrule (\w+):(.*?)\n\n", result.stdout, re.S)
+        return {rule: int(re.search(r"threads: (\d+)", block).group(1)) if "threads:" in block else 1
+                for rule, block in blocks}
+
+    cluster = threads("--profile", "slurm", "--cores", "64")
+    assert cluster["fit_model"] == cluster["predict_peaks"] == cluster["evaluate_model"] == 8
+    assert cluster["write_report"] == 1
+    assert threads("--cores", "2")["fit_model"] == 2
+    assert threads("--profile", "slurm", "--cores", "64", "--set-threads", "fit_model=16")["fit_model"] == 16
+
+
 def test_trained_model_is_write_protected(pipeline_run):
     workdir, _, _ = pipeline_run
     model = workdir / "results" / "tiny" / "fit" / "tiny.torch"

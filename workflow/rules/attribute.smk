@@ -16,7 +16,7 @@ rule attribute_peaks:
         gpu=1,
         mem_mb=gpu_mem_mb,
         runtime=240,
-    threads: workflow.cores
+    threads: JOB_THREADS
     conda:
         "../envs/bpnet_core.yaml"
     script:

@@ -37,7 +37,7 @@ rule fit_bias_model:
         gpu=1,
         mem_mb=gpu_mem_mb,
         runtime=720,
-    threads: workflow.cores
+    threads: JOB_THREADS
     conda:
         "../envs/bpnet_core.yaml"
     script:
@@ -62,7 +62,7 @@ rule attribute_bias_model:
         gpu=1,
         mem_mb=gpu_mem_mb,
         runtime=240,
-    threads: workflow.cores
+    threads: JOB_THREADS
     conda:
         "../envs/bpnet_core.yaml"
     script:
@@ -84,7 +84,7 @@ rule discover_bias_motifs:
         layout.log("discover_bias_motifs"),
     benchmark:
         layout.benchmark("discover_bias_motifs")
-    threads: workflow.cores
+    threads: JOB_THREADS
     conda:
         "../envs/bpnet_core.yaml"
     script:
@@ -133,7 +133,7 @@ rule qc_accessibility_model:
         gpu=1,
         mem_mb=gpu_mem_mb,
         runtime=120,
-    threads: workflow.cores
+    threads: JOB_THREADS
     conda:
         "../envs/bpnet_core.yaml"
     script:

@@ -95,6 +95,13 @@ wildcard_constraints:
     batch=re.escape(BATCH or "") or "(?!)",
 
 
+# CPU threads of a compute job (training, prediction, attribution, TF-MoDISco):
+# on a cluster its cpus-per-task, so that a GPU is not left waiting on one
+# CPU's batch loading; locally scaled down to --cores. A profile's
+# `set-threads` changes it per rule (see profiles/slurm/config.yaml).
+JOB_THREADS = 8
+
+
 def gpu_mem_mb(wildcards, attempt):
     """Host memory of a GPU job, MB: more on each retry (the profiles retry failed jobs)."""
     return 16000 * attempt

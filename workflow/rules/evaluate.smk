@@ -10,7 +10,7 @@ rule evaluate_model:
         layout.log("evaluate_model"),
     benchmark:
         layout.benchmark("evaluate_model")
-    threads: workflow.cores
+    threads: JOB_THREADS
     conda:
         "../envs/bpnet_core.yaml"
     script:

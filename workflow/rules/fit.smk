@@ -16,7 +16,7 @@ rule fit_model:
         gpu=1,
         mem_mb=gpu_mem_mb,
         runtime=720,
-    threads: workflow.cores
+    threads: JOB_THREADS
     conda:
         "../envs/bpnet_core.yaml"
     script:
@@ -45,7 +45,7 @@ rule fit_chrombpnet:
         gpu=1,
         mem_mb=gpu_mem_mb,
         runtime=720,
-    threads: workflow.cores
+    threads: JOB_THREADS
     conda:
         "../envs/bpnet_core.yaml"
     script:

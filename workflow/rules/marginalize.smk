@@ -15,7 +15,7 @@ rule marginalize_motifs:
         gpu=1,
         mem_mb=gpu_mem_mb,
         runtime=240,
-    threads: workflow.cores
+    threads: JOB_THREADS
     conda:
         "../envs/bpnet_core.yaml"
     script:

@@ -10,7 +10,7 @@ rule discover_motifs:
         layout.log("discover_motifs"),
     benchmark:
         layout.benchmark("discover_motifs")
-    threads: workflow.cores
+    threads: JOB_THREADS
     conda:
         "../envs/bpnet_core.yaml"
     script:

@@ -10,7 +10,7 @@ rule predict_peaks:
         layout.log("predict_peaks"),
     benchmark:
         layout.benchmark("predict_peaks")
-    threads: workflow.cores
+    threads: JOB_THREADS
     conda:
         "../envs/bpnet_core.yaml"
     script:
