@@ -33,7 +33,7 @@ from .config import BiasFitConfig, ChromBPNetFitConfig, bias_fit_config, as_step
 from .data import TrainingSampler, Windows, window_counts
 from .errors import InputError
 from .io import as_list
-from .models import BPNet, ChromBPNet, load_model, save_model
+from .models import BPNet, ChromBPNet, load_model, save_model, set_compute
 from .predict import predict_windows
 from .runtime import seed_everything, select_device
 from .train import (
@@ -165,6 +165,9 @@ def scale_bias_counts(model: BPNet, windows: Windows, config: BiasFitConfig, dev
         The shift, in log counts.
     """
     centered = windows.centered(config.in_window, config.out_window)
+    # In float32 whatever the training precision: the model file keeps no
+    # precision, and the shift must hold for every later one.
+    set_compute(model, config.fast_path, "fp32")
     _, predicted = predict_windows(model, centered, config.batch_size, device)
     shift = float((observed_log_counts(centered, config.out_window).numpy() - predicted).mean())
     with torch.no_grad():
