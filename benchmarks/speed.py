@@ -255,9 +255,10 @@ def main() -> None:
     seconds = timed(lambda: predict(lite, X, args=(X_ctl,), batch_size=BATCH, device=device))
     reference_speed = len(X) / seconds
     print(f"{'bpnet-lite + tangermeme.predict, reference':52s} {reference_speed:10.1f} {1:5.2f}x {0:10.1e}")
-    for label, fast in (("bpnet_core predict_windows, fast_path off", False),
-                        ("bpnet_core predict_windows, fast path", True)):
-        set_compute(ours, fast)
+    for label, fast, precision in (("bpnet_core predict_windows, fast_path off", False, "fp32"),
+                                   ("bpnet_core predict_windows, fast path", True, "fp32"),
+                                   ("bpnet_core predict_windows, fast path, bf16", True, "bf16")):
+        set_compute(ours, fast, precision)
         logits, _ = predict_windows(ours, subset, BATCH, DEVICE)  # also the warm-up
         seconds = timed(lambda: predict_windows(ours, subset, BATCH, DEVICE))
         diff = float(np.abs(logits - expected.numpy()).max())
@@ -270,6 +271,7 @@ def main() -> None:
     # the profile head's are inexact in every implementation: the rescale
     # rule divides by the change of each logit between a sequence and its
     # shuffle, which is often tiny, so logit rounding is amplified.
+    set_compute(ours, True, "fp32")  # DeepLIFT/SHAP computes in float32
     n, n_exact = min(args.attribute, len(valid)), min(args.exact, args.attribute, len(valid))
     X, X_ctl = valid.X[:n].float(), valid.X_ctl[:n]
     for output, wrapper, head in (("profile", ProfileWrapper, ProfileHead), ("counts", CountWrapper, CountHead)):

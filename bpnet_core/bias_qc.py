@@ -28,6 +28,7 @@ import numpy as np
 
 from . import pages
 from .attribute import attribute_model
+from .chrombpnet import MIN_BIAS_INSERTIONS, depth_warning
 from .config import AttributeConfig, BiasQCConfig, as_step_config
 from .data import load_windows
 from .io import ALPHABET, write_text
@@ -249,7 +250,10 @@ def qc_bias_model(config: BiasQCConfig | Mapping[str, Any], modisco_h5: str | os
         ``flagged`` (bool), ``reasons`` (list of str), ``tf_motif_check``
         (False when there was no motif database), ``patterns`` (see
         `classify_patterns`), ``count_pearson`` {negatives, peaks} with the
-        number of regions, ``min_pearson``, ``motifs`` and ``accept``.
+        number of regions, ``min_pearson``, ``motifs``, ``accept``,
+        ``background_insertions`` (what the model learnt from; None for
+        models of older versions) and ``warnings`` (shallow data, see
+        `bpnet_core.chrombpnet.depth_warning`).
     """
     config = _as_config(config)
     folder = Path(output_folder)
@@ -260,6 +264,9 @@ def qc_bias_model(config: BiasQCConfig | Mapping[str, Any], modisco_h5: str | os
     patterns = (classify_patterns(pattern_matches(modisco_h5, config.motifs), config.max_qvalue)
                 if config.motifs is not None else [])
     pearson = count_pearson(config)
+    trained = load_model(config.model, key="bias_model").metadata
+    insertions = trained.get("background_insertions")  # absent in models of older versions
+    shallow = depth_warning(insertions, trained.get("n_train", 0)) if insertions is not None else None
 
     reasons = [f"pattern {p['pattern']} ({p['n_seqlets']} seqlets) matches the TF motif {p['best_match']} "
                f"(q = {p['qvalue']:.2g})" for p in patterns if p["kind"] == "TF"]
@@ -272,7 +279,8 @@ def qc_bias_model(config: BiasQCConfig | Mapping[str, Any], modisco_h5: str | os
     qc = {"flagged": bool(reasons), "reasons": reasons, "tf_motif_check": config.motifs is not None,
           "patterns": patterns, "count_pearson": pearson,
           "min_pearson": MIN_PEARSON, "max_qvalue": config.max_qvalue, "motifs": config.motifs,
-          "accept": config.accept, "model": config.model}
+          "accept": config.accept, "model": config.model, "background_insertions": insertions,
+          "min_background_insertions": MIN_BIAS_INSERTIONS, "warnings": [shallow] if shallow else []}
     write_text(folder / "qc.json", json.dumps(qc, indent=2) + "\n")
     write_text(folder / "qc.html", _qc_html(qc))
     level = logging.WARNING if reasons else logging.INFO
@@ -299,6 +307,7 @@ def _qc_html(qc: dict[str, Any]) -> str:
         [{"regions": split, "n": v["n_regions"], "r": f"{v['pearson']:.3f}",
           "required": f"> {qc['min_pearson'][split]}"} for split, v in qc["count_pearson"].items()],
         ["regions", "n", "r", "required"])
+    verdict += "".join(f"<p class='flag'><b>Warning:</b> {html.escape(w)}.</p>" for w in qc.get("warnings", []))
     body = f"""<p>{html.escape(str(qc['model']))}</p>{verdict}
 <h2>Count Pearson r (validation chromosomes)</h2>
 {pearson}

@@ -360,6 +360,7 @@ def _bias_qc(results_dir: Path, names: dict[str, str]) -> str | None:
                + (" (accepted by bias_qc_parameters.accept)" if qc.get("accept") else "") + "</p>"
                if qc["flagged"] else "<p class='pass'><b>Passed:</b> every matched pattern of the bias model is an "
                "enzyme-bias motif, and its count Pearson r is within the official bounds.</p>")
+    verdict += "".join(f"<p class='flag'><b>Warning:</b> {html.escape(w)}.</p>" for w in qc.get("warnings", []))
     pearson = pd.DataFrame([{"regions": split, "n": v["n_regions"], "count Pearson r": round(v["pearson"], 3),
                              "required": f"> {qc['min_pearson'][split]}"}
                             for split, v in qc["count_pearson"].items()])

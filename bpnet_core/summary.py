@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import layout, pages
+from .chrombpnet import MIN_BIAS_INSERTIONS
 from .config import RUNTIME_KEYS, parse_config, pipeline_stages, read_config
 from .errors import InputError
 from .io import atomic_output, meme_names, motif_label, write_text, write_tsv
@@ -234,7 +235,9 @@ def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike 
         Columns ``dataset, status, detail, config, pipeline`` (BPNet or
         ChromBPNet; see `dataset_status` for the status), the evaluation metrics of
         ``evaluate/<name>.performance.tsv``, ``bias_free`` (ChromBPNet: "yes" or
-        "NO", the accessibility model's QC verdict), ``training_s`` (wall seconds of
+        "NO", the accessibility model's QC verdict), ``bias_insertions`` (ChromBPNet:
+        the insertions the bias model learnt from; below
+        `bpnet_core.chrombpnet.MIN_BIAS_INSERTIONS` the data are shallow), ``training_s`` (wall seconds of
         training, bias model included) and, for the top patterns,
         ``motif<i>``, ``motif<i>_seqlets``, ``motif<i>_match``, ``motif<i>_match_name``,
         ``motif<i>_qvalue``. Missing results are empty.
@@ -254,6 +257,9 @@ def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike 
         qc = layout.under(folder, "bias_free_qc_json")
         if qc.is_file():
             row["bias_free"] = "yes" if json.loads(qc.read_text())["bias_free"] else "NO"
+        bias_qc = layout.under(folder, "bias_qc_json")
+        if bias_qc.is_file():
+            row["bias_insertions"] = json.loads(bias_qc.read_text()).get("background_insertions")
         row["training_s"] = _training_seconds(folder, name)
         row.update(_top_motifs(folder, names=_motif_names(current or _recorded(folder, name),
                                                           Path(results_dir).parent)))
@@ -303,9 +309,13 @@ def summary_html(table: pd.DataFrame, title: str) -> str:
     tally = ", ".join(f"{counts.get(s, 0)} {s}" for s in statuses)
     if "bias_free" in table and (table["bias_free"] == "NO").any():
         tally += f"; {int((table['bias_free'] == 'NO').sum())} with an accessibility model that is NOT bias-free"
+    shallow = (pd.to_numeric(table["bias_insertions"], errors="coerce") < MIN_BIAS_INSERTIONS
+               if "bias_insertions" in table else pd.Series(False, index=table.index))
+    if shallow.any():
+        tally += f"; {int(shallow.sum())} with a bias model trained on shallow data (bias_insertions)"
     columns = [c for c in table.columns if not c.endswith("_match_name")]
     rows = []
-    for _, row in table.iterrows():
+    for index, row in table.iterrows():
         cells = {}
         for column, value in row[columns].items():
             name = row.get(f"{column}_name")
@@ -316,7 +326,7 @@ def summary_html(table: pd.DataFrame, title: str) -> str:
                 value = pages.Html(f'<a href="{layout.report_link(text)}">{text}</a>')
             elif column == "status":
                 value = pages.Html(f'<span class="{row["status"].replace(" ", "-")}">{text}</span>')
-            elif column == "bias_free" and value == "NO":
+            elif (column == "bias_free" and value == "NO") or (column == "bias_insertions" and shallow[index]):
                 value = pages.Html(f'<span class="failed">{text}</span>')
             cells[column] = value
         rows.append(cells)

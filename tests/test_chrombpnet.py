@@ -92,6 +92,8 @@ def test_bias_counts_are_scaled_to_the_observed_mean(trained):
     observed = np.log1p(windows.y.sum(dim=(1, 2)).numpy())
     assert abs(predicted.mean() - observed.mean()) < 1e-4
     assert bias.metadata["count_shift"] != 0
+    # What it learnt from: every count in those regions' output windows.
+    assert bias.metadata["background_insertions"] == int(windows.y.sum()) > 0
 
 
 def test_too_strict_threshold_stops_with_what_to_change(atac, tmp_path):
@@ -240,6 +242,31 @@ def test_bias_qc_writes_verdict_and_says_when_motifs_were_not_checked(atac, trai
         assert set(saved["count_pearson"]) == {"negatives", "peaks"}
         assert saved["count_pearson"]["peaks"]["n_regions"] > 0
         assert ("No motif database" in (tmp_path / "qc" / "qc.html").read_text()) is not checked
+    # The tiny data are shallow: the QC, its page, the dataset report and the summary say so.
+    insertions = load_model(out / "tiny_atac.bias.torch").metadata["background_insertions"]
+    assert saved["background_insertions"] == insertions < saved["min_background_insertions"]
+    assert len(saved["warnings"]) == 1 and f"from {insertions:,} insertions" in saved["warnings"][0]
+    assert "Warning:</b> shallow data" in (tmp_path / "qc" / "qc.html").read_text()
+
+
+def test_shallow_bias_data_show_in_the_report_and_the_summary(tmp_path):
+    from bpnet_core.chrombpnet import MIN_BIAS_INSERTIONS, depth_warning
+    from bpnet_core.report import write_dataset_report
+    from bpnet_core.summary import summary_html, summarize_datasets
+
+    assert depth_warning(MIN_BIAS_INSERTIONS, 100) is None
+    for name, insertions in (("shallow", 4_000), ("deep", 40_000)):
+        qc = {"flagged": False, "reasons": [], "tf_motif_check": True, "patterns": [], "min_pearson": {},
+              "count_pearson": {}, "background_insertions": insertions,
+              "warnings": [w for w in [depth_warning(insertions, 500)] if w]}
+        (tmp_path / name / "bias_qc").mkdir(parents=True)
+        (tmp_path / name / "bias_qc" / "qc.json").write_text(json.dumps(qc))
+        write_dataset_report(tmp_path / name, name, tmp_path / name / "report.html")
+    assert "Warning:</b> shallow data" in (tmp_path / "shallow" / "report.html").read_text()
+    assert "shallow data" not in (tmp_path / "deep" / "report.html").read_text()
+    table = summarize_datasets({"shallow": "s.json", "deep": "d.json"}, tmp_path)
+    assert table.set_index("dataset")["bias_insertions"].to_dict() == {"shallow": 4_000, "deep": 40_000}
+    assert "1 with a bias model trained on shallow data" in summary_html(table, "batch")
 
 
 def test_fit_refuses_a_flagged_bias_model_before_training(atac, trained, tmp_path):
