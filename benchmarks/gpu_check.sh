@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check: what no CPU run can show, in one log, in under 8 minutes on one GPU.
+# The GPU check: what no CPU run can show, in one log; sized for under 8 minutes on one GPU.
 #
 #   bash benchmarks/gpu_check.sh [--device cuda|cpu] [--log FILE] [--quick]
 #   bash benchmarks/gpu_check.sh --download     (where PyPI is reachable: the wheels, into .whl/)
