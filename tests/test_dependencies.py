@@ -48,7 +48,6 @@ def test_every_third_party_import_is_declared():
 
 INTERNALS = [
     # (module, attribute): what bpnet_core calls that is not a documented API.
-    ("tangermeme._deep_lift_utils", "_nonlinear"),          # attribute.py: LogitScaling's rule
     ("tangermeme.deep_lift_shap", "deep_lift_shap"),
     ("tangermeme.ersatz", "substitute"),
     ("tangermeme.utils", "pwm_consensus"),
@@ -75,5 +74,37 @@ def test_deep_lift_shap_still_takes_the_arguments_attribute_passes():
 
     parameters = inspect.signature(deep_lift_shap).parameters
     for name in ("args", "n_shuffles", "random_state", "hypothetical", "batch_size", "device", "verbose",
-                 "warning_threshold", "additional_nonlinear_ops"):
+                 "warning_threshold"):
         assert name in parameters, f"tangermeme's deep_lift_shap no longer takes {name!r}"
+
+
+def test_deep_lift_shap_still_runs_sequences_then_their_references():
+    """attribute.ProfileHead (paired) and the convergence check read each batch as [sequences; references]."""
+    import torch
+    from tangermeme.deep_lift_shap import deep_lift_shap
+
+    class Probe(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear, self.batches = torch.nn.Linear(4 * 8, 1), []
+
+        def forward(self, X):
+            self.batches.append(X.detach().clone())
+            return self.linear(X.reshape(len(X), -1))
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.nn.functional.one_hot(torch.randint(0, 4, (3, 8), generator=g), 4).permute(0, 2, 1).float()
+    references = torch.nn.functional.one_hot(torch.randint(0, 4, (3, 2, 8), generator=g), 4).permute(0, 1, 3, 2)
+    probe = Probe()
+    deep_lift_shap(probe, X, references=references.float(), batch_size=4, warning_threshold=float("inf"))
+    pairs = [(i // 2, i % 2) for i in range(6)]
+    seen = 0
+    for batch in probe.batches:
+        half = len(batch) // 2
+        for k in range(half):
+            i, j = pairs[seen + k]
+            assert torch.equal(batch[k], X[i]) and torch.equal(batch[half + k], references[i, j].float()), \
+                "tangermeme's deep_lift_shap no longer runs [sequences; references]: check its pinned upper bound"
+        seen += half
+    assert seen == 6
+
