@@ -266,3 +266,23 @@ def demo_runs(request, tmp_path_factory) -> DemoRun | None:
 def pytest_collection_modifyitems(session, config, items):
     """Run the tests that wait for a background demo last."""
     items.sort(key=lambda item: item.module.__name__ in DEMO_MODULES)
+
+
+def fast_and_reference_outputs(model, X, X_ctl) -> dict[str, list]:
+    """Outputs and gradients (profile, counts, d/dX, d/dparameters) of `forward` and `forward_reference`.
+
+    The gradients are of one function of both heads, so they go through every layer.
+    """
+    import torch
+
+    X = X.detach().clone().requires_grad_(True)
+    outputs = {}
+    for name, forward in (("fast", model.forward), ("reference", model.forward_reference)):
+        model.zero_grad()
+        X.grad = None
+        profile, counts = forward(X, X_ctl)
+        (torch.log_softmax(profile.flatten(1), 1)[:, ::7].sum() + counts.square().sum()).backward()
+        outputs[name] = [profile.detach(), counts.detach(), X.grad.clone(),
+                         *(p.grad.clone() for p in model.parameters())]
+    return outputs
+

@@ -17,7 +17,7 @@ from bpnet_core.models import BPNet, load_model, set_compute
 from bpnet_core.precision import resolve_precision
 from bpnet_core.train import fit_model
 
-from conftest import DEVICE, tiny_fit_config
+from conftest import DEVICE, fast_and_reference_outputs, tiny_fit_config
 
 device = torch.device(DEVICE)
 if device.type == "cuda" and not torch.cuda.is_available():
@@ -42,16 +42,9 @@ def _one_hot(n: int, length: int) -> torch.Tensor:
 def test_fast_path_gives_the_reference_outputs_and_gradients_on_the_device():
     torch.manual_seed(0)
     model = BPNet(n_filters=16, n_layers=3, n_outputs=2, n_control_tracks=2, trimming=69).to(device)
-    X = _one_hot(4, 2 * 69 + 60).requires_grad_(True)
+    X = _one_hot(4, 2 * 69 + 60)
     X_ctl = torch.rand(4, 2, X.shape[2], device=device) * 5
-    outputs = {}
-    for name, forward in (("fast", model.forward), ("reference", model.forward_reference)):
-        model.zero_grad()
-        X.grad = None
-        profile, counts = forward(X, X_ctl)
-        (torch.log_softmax(profile.flatten(1), 1)[:, ::7].sum() + counts.square().sum()).backward()
-        outputs[name] = [profile.detach(), counts.detach(), X.grad.clone(),
-                         *(p.grad.clone() for p in model.parameters())]
+    outputs = fast_and_reference_outputs(model, X, X_ctl)
     assert outputs["fast"][0].device.type == device.type
     for fast, reference in zip(outputs["fast"], outputs["reference"]):
         torch.testing.assert_close(fast, reference, rtol=1e-4, atol=1e-4)

@@ -9,6 +9,8 @@ import torch
 from bpnet_core.errors import InputError
 from bpnet_core.models import BPNet, ChromBPNet, load_model, receptive_field_half_width, save_model, set_compute
 
+from conftest import fast_and_reference_outputs
+
 
 def _one_hot(n, length, seed=0, dtype=torch.float32):
     g = torch.Generator().manual_seed(seed)
@@ -211,17 +213,9 @@ def test_fast_path_gives_the_reference_outputs_and_gradients(n_layers, trimming,
                   trimming=trimming)
     assert model.fast_path and trimming >= model.reach
     length = 2 * trimming + 40
-    X = _one_hot(3, length).requires_grad_(True)
+    X = _one_hot(3, length)
     X_ctl = torch.rand(3, n_controls, length) * 5 if n_controls else None
-    outputs = {}
-    for name, forward in (("fast", model.forward), ("reference", model.forward_reference)):
-        model.zero_grad()
-        X.grad = None
-        profile, counts = forward(X, X_ctl)
-        # any function of both heads: its gradients go through every layer
-        (torch.log_softmax(profile.flatten(1), 1)[:, ::7].sum() + counts.square().sum()).backward()
-        outputs[name] = [profile.detach(), counts.detach(), X.grad.clone(),
-                         *(p.grad.clone() for p in model.parameters())]
+    outputs = fast_and_reference_outputs(model, X, X_ctl)
     assert outputs["fast"][0].shape == (3, 2, 40)
     for fast, reference in zip(outputs["fast"], outputs["reference"]):
         torch.testing.assert_close(fast, reference, rtol=1e-4, atol=1e-5)
