@@ -230,6 +230,33 @@ def classify_patterns(matches: list[dict[str, Any]], max_qvalue: float) -> list[
     return classified
 
 
+def bias_warnings(patterns: list[dict[str, Any]], motifs: str | None, insertions: int | None,
+                  n_regions: int) -> list[str]:
+    """What the bias QC says without flagging: shallow data, and no pattern that is the enzyme's.
+
+    Parameters
+    ----------
+    patterns : list of dict
+        `classify_patterns` output.
+    motifs : str or None
+        The motif database (None: the patterns were not matched).
+    insertions, n_regions : int
+        What the bias model learnt from (``background_insertions``; None
+        for models of older versions) and in how many regions.
+    """
+    warnings = []
+    shallow = depth_warning(insertions, n_regions) if insertions is not None else None
+    if shallow:
+        warnings.append(shallow)
+    if motifs is not None and not any(p["kind"] == "bias" for p in patterns):
+        # Seen on the real yeast data at half depth: only poly(dA:dT) and GC runs.
+        kinds = ", ".join(sorted({p["kind"] for p in patterns})) or "none"
+        warnings.append(f"no TF-MoDISco pattern of the bias model is an enzyme motif of {motifs} "
+                        f"({len(patterns)} pattern(s): {kinds}): it may not have learnt the enzyme's "
+                        "preference, and the accessibility model may keep it")
+    return warnings
+
+
 def qc_bias_model(config: BiasQCConfig | Mapping[str, Any], modisco_h5: str | os.PathLike,
                   output_folder: str | os.PathLike) -> dict[str, Any]:
     """Judge a bias model; write ``qc.json``, ``qc.html`` and the motif report.
@@ -252,8 +279,9 @@ def qc_bias_model(config: BiasQCConfig | Mapping[str, Any], modisco_h5: str | os
         `classify_patterns`), ``count_pearson`` {negatives, peaks} with the
         number of regions, ``min_pearson``, ``motifs``, ``accept``,
         ``background_insertions`` (what the model learnt from; None for
-        models of older versions) and ``warnings`` (shallow data, see
-        `bpnet_core.chrombpnet.depth_warning`).
+        models of older versions) and ``warnings``: shallow data (see
+        `bpnet_core.chrombpnet.depth_warning`), or no pattern that is an
+        enzyme motif (the model may not have learnt the enzyme's preference).
     """
     config = _as_config(config)
     folder = Path(output_folder)
@@ -266,7 +294,7 @@ def qc_bias_model(config: BiasQCConfig | Mapping[str, Any], modisco_h5: str | os
     pearson = count_pearson(config)
     trained = load_model(config.model, key="bias_model").metadata
     insertions = trained.get("background_insertions")  # absent in models of older versions
-    shallow = depth_warning(insertions, trained.get("n_train", 0)) if insertions is not None else None
+    warnings = bias_warnings(patterns, config.motifs, insertions, trained.get("n_train", 0))
 
     reasons = [f"pattern {p['pattern']} ({p['n_seqlets']} seqlets) matches the TF motif {p['best_match']} "
                f"(q = {p['qvalue']:.2g})" for p in patterns if p["kind"] == "TF"]
@@ -280,7 +308,7 @@ def qc_bias_model(config: BiasQCConfig | Mapping[str, Any], modisco_h5: str | os
           "patterns": patterns, "count_pearson": pearson,
           "min_pearson": MIN_PEARSON, "max_qvalue": config.max_qvalue, "motifs": config.motifs,
           "accept": config.accept, "model": config.model, "background_insertions": insertions,
-          "min_background_insertions": MIN_BIAS_INSERTIONS, "warnings": [shallow] if shallow else []}
+          "min_background_insertions": MIN_BIAS_INSERTIONS, "warnings": warnings}
     write_text(folder / "qc.json", json.dumps(qc, indent=2) + "\n")
     write_text(folder / "qc.html", _qc_html(qc))
     level = logging.WARNING if reasons else logging.INFO

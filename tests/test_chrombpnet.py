@@ -245,7 +245,11 @@ def test_bias_qc_writes_verdict_and_says_when_motifs_were_not_checked(atac, trai
     # The tiny data are shallow: the QC, its page, the dataset report and the summary say so.
     insertions = load_model(out / "tiny_atac.bias.torch").metadata["background_insertions"]
     assert saved["background_insertions"] == insertions < saved["min_background_insertions"]
-    assert len(saved["warnings"]) == 1 and f"from {insertions:,} insertions" in saved["warnings"][0]
+    assert f"from {insertions:,} insertions" in saved["warnings"][0]
+    # A bias model none of whose patterns is the enzyme's may not have learnt it: said, not flagged.
+    learnt = any(p["kind"] == "bias" for p in saved["patterns"])
+    assert any("is an enzyme motif" in w for w in saved["warnings"]) is not learnt
+    assert len(saved["warnings"]) == 1 + (not learnt)
     assert "Warning:</b> shallow data" in (tmp_path / "qc" / "qc.html").read_text()
 
 
@@ -281,3 +285,21 @@ def test_fit_refuses_a_flagged_bias_model_before_training(atac, trained, tmp_pat
     assert not any(path.exists() for path in paths)
     fit_chrombpnet(config, out / "tiny_atac.bias.torch", *paths, qc_path=qc, accept=True)
     assert all(path.exists() for path in paths)
+
+
+def test_bias_qc_warns_when_no_pattern_is_the_enzymes_or_the_data_are_shallow():
+    from bpnet_core.bias_qc import bias_warnings
+    from bpnet_core.chrombpnet import MIN_BIAS_INSERTIONS
+
+    tn5, poly_a = {"kind": "bias"}, {"kind": "low-complexity"}
+    deep = MIN_BIAS_INSERTIONS
+    assert bias_warnings([tn5, poly_a], "motifs.meme", deep, 1000) == []
+    assert bias_warnings([poly_a], None, deep, 1000) == []  # nothing matched: nothing to say of the kinds
+    only_poly_a = bias_warnings([poly_a, poly_a], "motifs.meme", deep, 1000)
+    assert only_poly_a == ["no TF-MoDISco pattern of the bias model is an enzyme motif of motifs.meme (2 pattern(s): "
+                           "low-complexity): it may not have learnt the enzyme's preference, and the accessibility "
+                           "model may keep it"]
+    shallow = bias_warnings([tn5], "motifs.meme", deep - 1, 1000)
+    assert len(shallow) == 1 and shallow[0].startswith(f"shallow data: the bias model learns the enzyme's "
+                                                       f"preference from {deep - 1:,} insertions in 1,000")
+    assert bias_warnings([], "motifs.meme", None, 0)[0].startswith("no TF-MoDISco pattern")
