@@ -233,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--in-window", type=int, default=2114, help="model input width, bp (default 2114)")
     p.add_argument("--chroms", nargs="+", help="chromosomes to draw from (default: those of the peaks)")
     p.add_argument("--exclude", nargs="+", help="BED file(s) of regions to avoid, e.g. the ENCODE blacklist")
-    p.add_argument("--per-peak", type=int, default=1, help="regions per peak (default 1; official ChromBPNet 2)")
+    p.add_argument("--per-peak", type=int, default=2, help="regions per peak (default 2, as the official ChromBPNet)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_negatives)
 

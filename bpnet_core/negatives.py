@@ -112,7 +112,7 @@ def gc_matched_negatives(
     gc_bin_width: float = 0.02,
     max_n_fraction: float = 0.1,
     random_state: int | None = 0,
-    per_peak: int = 1,
+    per_peak: int = 2,
 ) -> pd.DataFrame:
     """Background regions matched to the peaks' GC content, `per_peak` for each peak.
 
@@ -186,7 +186,7 @@ def write_negatives(peaks: str | Sequence[str], sequences: str | os.PathLike, ou
                     in_window: int = 2114, chroms: Sequence[str] | None = None,
                     exclude: str | Sequence[str] | None = None, gc_bin_width: float = 0.02,
                     max_n_fraction: float = 0.1, random_state: int | None = 0,
-                    per_peak: int = 1) -> GCComparison:
+                    per_peak: int = 2) -> GCComparison:
     """`gc_matched_negatives` written as a BED file (gzipped when `output` ends in .gz); the GC test is logged."""
     import gzip
 

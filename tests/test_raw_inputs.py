@@ -357,7 +357,7 @@ def test_negatives_per_peak_reaches_the_negatives_stage(genome, tmp_path):
 
     bam = write_bam(tmp_path / "atac.bam", READS, CHROMS)
     default = load_dataset(_pipeline(genome, signals=[str(bam)], negatives=None), source="raw.json")
-    assert default.stages["negatives"].negatives_per_peak == 1
+    assert default.stages["negatives"].negatives_per_peak == 2
     dataset = load_dataset(_pipeline(genome, signals=[str(bam)], negatives=None, negatives_per_peak=3),
                            source="raw.json")
     assert dataset.stages["negatives"].negatives_per_peak == 3

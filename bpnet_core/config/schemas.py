@@ -415,7 +415,7 @@ class NegativesConfig(StepConfig):
     chroms: list[str] = Field(min_length=1)
     in_window: PositiveInt = 2114
     exclusion_lists: Optional[list[str]] = None
-    negatives_per_peak: PositiveInt = 1
+    negatives_per_peak: PositiveInt = 2
     random_state: Optional[int] = 0
     output_filename: str
 
