@@ -142,7 +142,8 @@ def pattern_matches(modisco_h5: str | os.PathLike, motifs: str | os.PathLike,
         ``<kind>_pvalue``, ``<kind>_qvalue`` of the most significant motif
         of that kind, and ``<kind>_order_gain``: log10 of the median p-value
         of that match over the permuted cores divided by its p-value (None
-        where the database has no motif of that kind).
+        where the database has no motif of that kind); ``tf_complexity``,
+        `low_complexity` of the best TF motif's consensus.
     """
     from .io import read_meme
     from .modisco import _core, _match_patterns, _read_patterns, tomtom_pvalues
@@ -171,6 +172,11 @@ def pattern_matches(modisco_h5: str | os.PathLike, motifs: str | os.PathLike,
                         f"{kind}_pvalue": None if best is None else float(p[best]),
                         f"{kind}_qvalue": None if best is None else float(q[best]),
                         f"{kind}_order_gain": gain})
+        # A TF motif that is itself an A/T or G/C run (SFP1's A5T5, MA0378.2)
+        # says no more about a pattern than a low-complexity core does.
+        tf = row["tf_match"]
+        row["tf_complexity"] = None if tf is None else low_complexity(
+            "".join(ALPHABET[i] for i in database[tf].argmax(axis=1)))
         rows.append(row)
     return rows
 
@@ -183,7 +189,9 @@ def classify_patterns(matches: list[dict[str, Any]], max_qvalue: float) -> list[
     with the pattern's columns permuted: the motif's order, not the
     pattern's base composition, makes it.
 
-    - "low-complexity": an A/T- or G/C-rich core (`low_complexity`), whatever it matches;
+    - "low-complexity": an A/T- or G/C-rich core (`low_complexity`), whatever
+      it matches, or a specific TF match whose motif is itself such a run
+      (``tf_complexity``, e.g. SFP1's A5T5);
     - "bias": a specific enzyme match, `SPECIFICITY` times more significant
       than any specific TF match;
     - "TF": a specific TF match at least as significant as any specific
@@ -206,6 +214,7 @@ def classify_patterns(matches: list[dict[str, Any]], max_qvalue: float) -> list[
 
     classified = []
     for row in matches:
+        best = None  # the match that decides the kind; the most significant one where none does
         enzyme, tf = specific(row, "enzyme"), specific(row, "tf")
         enzyme_p = row.get("enzyme_pvalue") if enzyme else 1.0
         tf_p = row.get("tf_pvalue") if tf else 1.0
@@ -214,14 +223,14 @@ def classify_patterns(matches: list[dict[str, Any]], max_qvalue: float) -> list[
         elif enzyme and enzyme_p * SPECIFICITY <= tf_p:
             kind, best = "bias", "enzyme"
         elif tf and tf_p <= enzyme_p:
-            kind, best = "TF", "tf"
+            kind, best = ("low-complexity" if row.get("tf_complexity") else "TF"), "tf"
         elif enzyme:
             kind, best = "ambiguous", "enzyme"
         elif significant(row, "enzyme") or significant(row, "tf"):
             kind = "composition"
         else:
             kind = "unmatched"
-        if kind in ("low-complexity", "composition", "unmatched"):
+        if best is None:
             ranked = [k for k in ("enzyme", "tf") if significant(row, k)]
             best = min(ranked, key=lambda k: row[f"{k}_pvalue"]) if ranked else None
         classified.append({**row, "kind": kind,

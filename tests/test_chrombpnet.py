@@ -126,6 +126,9 @@ def _match(enzyme_p=None, tf_p=None, consensus="GCACAGTACGGT", enzyme_gain=5.0, 
     (_match(enzyme_p=1e-20, tf_p=1e-5, enzyme_gain=0.3), "TF", "GATA_like"),
     (_match(enzyme_p=1e-9, consensus="CTTTATAATTTTTTAATTTTTTT"), "low-complexity", "TN5_3"),
     (_match(), "unmatched", None),
+    # a specific TF match to a motif that is itself an A/T run (SFP1's A5T5): low-complexity, not a TF
+    ({**_match(enzyme_p=1e-6, tf_p=1e-8), "tf_complexity": "A/T-rich"}, "low-complexity", "GATA_like"),
+    ({**_match(tf_p=1e-5), "tf_complexity": None}, "TF", "GATA_like"),
 ])
 def test_patterns_are_classified_by_specific_significant_matches(row, kind, best):
     [pattern] = classify_patterns([row], 0.05)
@@ -240,6 +243,7 @@ def test_bias_qc_writes_verdict_and_says_when_motifs_were_not_checked(atac, trai
         assert saved == json.loads(json.dumps(qc))
         assert saved["tf_motif_check"] is checked
         assert set(saved["count_pearson"]) == {"negatives", "peaks"}
+        assert all("tf_complexity" in p for p in saved["patterns"])
         assert saved["count_pearson"]["peaks"]["n_regions"] > 0
         assert ("No motif database" in (tmp_path / "qc" / "qc.html").read_text()) is not checked
     # The tiny data are shallow: the QC, its page, the dataset report and the summary say so.
