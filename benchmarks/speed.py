@@ -53,6 +53,7 @@ from bpnet_core.data import TrainingSampler, load_windows
 from bpnet_core.simulate.chip import simulate_demo
 from bpnet_core.losses import bpnet_loss
 from bpnet_core.models import BPNet, set_compute
+from bpnet_core.precision import native_bf16
 from bpnet_core.predict import predict_windows
 from bpnet_core.train import _TrainingRun
 
@@ -65,7 +66,7 @@ def machine() -> str:
     info = open("/proc/cpuinfo").read()
     cpu = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
                platform.processor() or platform.machine())
-    bf16 = "avx512_bf16" in info or "amx_bf16" in info
+    bf16 = native_bf16("cpu")
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
     return (f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
             f"native CPU bf16: {'yes' if bf16 else 'no'}, {gpu}, torch {torch.__version__}")

@@ -14,9 +14,10 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-import torch
+if TYPE_CHECKING:  # torch is imported where a device is resolved, not at config load
+    import torch
 
 log = logging.getLogger("bpnet_core")
 
@@ -43,6 +44,8 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
 
 def native_bf16(device: torch.device | str) -> bool:
     """Whether `device` computes bfloat16 natively (see the module docstring)."""
+    import torch
+
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_capability(device) >= (8, 0)
