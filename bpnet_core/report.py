@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from . import layout
+from .bias_qc import enrichment_text
 from .io import ALPHABET, atomic_output, meme_names, motif_label
 from .marginalize import figure_name
 from .models import ChromBPNet, load_model
@@ -359,7 +360,8 @@ def _bias_qc(results_dir: Path, names: dict[str, str]) -> str | None:
     verdict = unchecked + ("<p class='flag'><b>Flagged:</b> " + lines(qc["reasons"])
                + (" (accepted by bias_qc_parameters.accept)" if qc.get("accept") else "") + "</p>"
                if qc["flagged"] else "<p class='pass'><b>Passed:</b> every matched pattern of the bias model is an "
-               "enzyme-bias motif, and its count Pearson r is within the official bounds.</p>")
+               "enzyme-bias motif, its count Pearson r is within the official bounds, and it predicts little of the "
+               "peaks' enrichment.</p>")
     verdict += "".join(f"<p class='flag'><b>Warning:</b> {html.escape(w)}.</p>" for w in qc.get("warnings", []))
     pearson = pd.DataFrame([{"regions": split, "n": v["n_regions"], "count Pearson r": round(v["pearson"], 3),
                              "required": f"> {qc['min_pearson'][split]}"}
@@ -375,7 +377,8 @@ def _bias_qc(results_dir: Path, names: dict[str, str]) -> str | None:
                      "q": "" if pattern["qvalue"] is None else f"{pattern['qvalue']:.2g}",
                      "kind": pattern["kind"] + (f" ({pattern['complexity']})" if pattern.get("complexity") else "")})
     patterns = table(rows) if rows else "<p>No TF-MoDISco pattern.</p>"
-    return f"{verdict}\n{table(pearson)}\n<h3>Patterns of the bias model at peaks</h3>\n{patterns}"
+    enrichment = f"<p>{html.escape(enrichment_text(qc['enrichment']))}</p>" if qc.get("enrichment") else ""
+    return f"{verdict}\n{table(pearson)}\n{enrichment}\n<h3>Patterns of the bias model at peaks</h3>\n{patterns}"
 
 
 def _bias_free(results_dir: Path) -> str | None:

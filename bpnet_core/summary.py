@@ -235,7 +235,8 @@ def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike 
         Columns ``dataset, status, detail, config, pipeline`` (BPNet or
         ChromBPNet; see `dataset_status` for the status), the evaluation metrics of
         ``evaluate/<name>.performance.tsv``, ``bias_free`` (ChromBPNet: "yes" or
-        "NO", the accessibility model's QC verdict), ``bias_insertions`` (ChromBPNet:
+        "NO", the accessibility model's QC verdict), ``bias_qc`` (ChromBPNet: "passed",
+        "FLAGGED" or "FLAGGED (accepted)", the bias model's QC verdict), ``bias_insertions`` (ChromBPNet:
         the insertions the bias model learnt from; below
         `bpnet_core.chrombpnet.MIN_BIAS_INSERTIONS` the data are shallow), ``training_s`` (wall seconds of
         training, bias model included) and, for the top patterns,
@@ -259,7 +260,10 @@ def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike 
             row["bias_free"] = "yes" if json.loads(qc.read_text())["bias_free"] else "NO"
         bias_qc = layout.under(folder, "bias_qc_json")
         if bias_qc.is_file():
-            row["bias_insertions"] = json.loads(bias_qc.read_text()).get("background_insertions")
+            verdict = json.loads(bias_qc.read_text())
+            row["bias_qc"] = ("passed" if not verdict["flagged"] else
+                              "FLAGGED (accepted)" if verdict.get("accept") else "FLAGGED")
+            row["bias_insertions"] = verdict.get("background_insertions")
         row["training_s"] = _training_seconds(folder, name)
         row.update(_top_motifs(folder, names=_motif_names(current or _recorded(folder, name),
                                                           Path(results_dir).parent)))
@@ -309,6 +313,9 @@ def summary_html(table: pd.DataFrame, title: str) -> str:
     tally = ", ".join(f"{counts.get(s, 0)} {s}" for s in statuses)
     if "bias_free" in table and (table["bias_free"] == "NO").any():
         tally += f"; {int((table['bias_free'] == 'NO').sum())} with an accessibility model that is NOT bias-free"
+    flagged = table["bias_qc"].astype(str).str.startswith("FLAGGED") if "bias_qc" in table else None
+    if flagged is not None and flagged.any():
+        tally += f"; {int(flagged.sum())} with a bias model that its QC flagged (bias_qc)"
     shallow = (pd.to_numeric(table["bias_insertions"], errors="coerce") < MIN_BIAS_INSERTIONS
                if "bias_insertions" in table else pd.Series(False, index=table.index))
     if shallow.any():
@@ -326,7 +333,8 @@ def summary_html(table: pd.DataFrame, title: str) -> str:
                 value = pages.Html(f'<a href="{layout.report_link(text)}">{text}</a>')
             elif column == "status":
                 value = pages.Html(f'<span class="{row["status"].replace(" ", "-")}">{text}</span>')
-            elif (column == "bias_free" and value == "NO") or (column == "bias_insertions" and shallow[index]):
+            elif ((column == "bias_free" and value == "NO") or (column == "bias_insertions" and shallow[index])
+                  or (column == "bias_qc" and flagged[index])):
                 value = pages.Html(f'<span class="failed">{text}</span>')
             cells[column] = value
         rows.append(cells)

@@ -243,6 +243,7 @@ def test_bias_qc_writes_verdict_and_says_when_motifs_were_not_checked(atac, trai
         assert saved == json.loads(json.dumps(qc))
         assert saved["tf_motif_check"] is checked
         assert set(saved["count_pearson"]) == {"negatives", "peaks"}
+        assert saved["enrichment"]["max_share"] == 0.25 and "Enrichment of peaks" in (tmp_path / "qc" / "qc.html").read_text()
         assert all("tf_complexity" in p for p in saved["patterns"])
         assert saved["count_pearson"]["peaks"]["n_regions"] > 0
         assert ("No motif database" in (tmp_path / "qc" / "qc.html").read_text()) is not checked
@@ -257,6 +258,52 @@ def test_bias_qc_writes_verdict_and_says_when_motifs_were_not_checked(atac, trai
     assert "Warning:</b> shallow data" in (tmp_path / "qc" / "qc.html").read_text()
 
 
+def _motif_counter(consensus: str, weight: float) -> BPNet:
+    """A bias model whose counts rise with each near-match (at most one mismatch) of `consensus`, either strand.
+
+    Weight 0: a flat model. Planted TF motifs open the simulated peaks, so
+    counting them predicts the peaks' enrichment: accessibility, not the enzyme.
+    """
+    model = BPNet(n_filters=2, n_layers=1, n_outputs=1, n_control_tracks=0, trimming=53)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.zero_()
+        for k, motif in enumerate((consensus, consensus[::-1].translate(str.maketrans("ACGT", "TGCA")))):
+            for i, base in enumerate(motif):
+                model.iconv.weight[k, "ACGT".index(base), 7 + i] = 1.0
+            model.iconv.bias[k] = 1.5 - len(motif)
+        model.linear.weight[0, :2] = weight
+        model.linear.bias[0] = 2.0
+    return model.eval()
+
+
+def test_bias_qc_flags_a_bias_model_that_predicts_the_peaks_enrichment(atac, tmp_path):
+    from bpnet_core.bias_qc import MAX_ENRICHMENT_SHARE, count_pearson, count_verdict
+    from bpnet_core.config import BiasQCConfig
+    from bpnet_core.models import save_model
+
+    shares = {}
+    for name, weight in (("leaky", 1000.0), ("flat", 0.0)):
+        save_model(_motif_counter("TGACTCA", weight), tmp_path / f"{name}.torch", {"in_window": 206, "out_window": 100})
+        config = BiasQCConfig(model=str(tmp_path / f"{name}.torch"), sequences=str(atac["sequences"]),
+                              loci=str(atac["peaks"]), negatives=str(atac["negatives"]),
+                              signals=[str(atac["signal"])], chroms=["chr1", "chr2"], in_window=206,
+                              out_window=100, device="cpu")
+        pearson = count_pearson(config)
+        reasons, enrichment = count_verdict(pearson, config.chroms)
+        observed = pearson["peaks"]["mean_observed"] - pearson["negatives"]["mean_observed"]
+        assert enrichment["observed"] == pytest.approx(observed) and observed > 1
+        shares[name] = enrichment["share"]
+        flagged = [r for r in reasons if "enrichment" in r]
+        assert bool(flagged) is (name == "leaky"), reasons
+    assert shares["flat"] == pytest.approx(0.0, abs=1e-6)
+    assert shares["leaky"] > MAX_ENRICHMENT_SHARE
+    # Unenriched "peaks" give no share, and flag nothing by it.
+    same = {"mean_predicted": 1.0, "mean_observed": 2.0, "pearson": 0.5, "n_regions": 10}
+    reasons, enrichment = count_verdict({"peaks": same, "negatives": same}, ["chr2"])
+    assert enrichment["share"] is None and reasons == []
+
+
 def test_shallow_bias_data_show_in_the_report_and_the_summary(tmp_path):
     from bpnet_core.chrombpnet import MIN_BIAS_INSERTIONS, depth_warning
     from bpnet_core.report import write_dataset_report
@@ -264,7 +311,8 @@ def test_shallow_bias_data_show_in_the_report_and_the_summary(tmp_path):
 
     assert depth_warning(MIN_BIAS_INSERTIONS, 100) is None
     for name, insertions in (("shallow", 4_000), ("deep", 40_000)):
-        qc = {"flagged": False, "reasons": [], "tf_motif_check": True, "patterns": [], "min_pearson": {},
+        qc = {"flagged": name == "shallow", "accept": True, "reasons": ["r"], "tf_motif_check": True,
+              "patterns": [], "min_pearson": {},
               "count_pearson": {}, "background_insertions": insertions,
               "warnings": [w for w in [depth_warning(insertions, 500)] if w]}
         (tmp_path / name / "bias_qc").mkdir(parents=True)
@@ -275,6 +323,8 @@ def test_shallow_bias_data_show_in_the_report_and_the_summary(tmp_path):
     table = summarize_datasets({"shallow": "s.json", "deep": "d.json"}, tmp_path)
     assert table.set_index("dataset")["bias_insertions"].to_dict() == {"shallow": 4_000, "deep": 40_000}
     assert "1 with a bias model trained on shallow data" in summary_html(table, "batch")
+    assert table.set_index("dataset")["bias_qc"].to_dict() == {"shallow": "FLAGGED (accepted)", "deep": "passed"}
+    assert "1 with a bias model that its QC flagged (bias_qc)" in summary_html(table, "batch")
 
 
 def test_fit_refuses_a_flagged_bias_model_before_training(atac, trained, tmp_path):
