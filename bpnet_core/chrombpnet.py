@@ -37,6 +37,7 @@ from .models import BPNet, ChromBPNet, load_model, save_model, set_compute
 from .predict import predict_windows
 from .runtime import seed_everything, select_device
 from .train import (
+    finish_count_head,
     load_fit_windows,
     load_training_windows,
     new_model,
@@ -282,9 +283,10 @@ def fit_chrombpnet(config: ChromBPNetFitConfig | Mapping[str, Any], bias_model_p
                               config.reverse_complement, config.random_state,
                               n_always=len(peaks_train), n_sampled=n_sampled)
     result = train_model(model, sampler, valid, config, device, model_path)
+    refit = finish_count_head(model, peaks_train, valid, config, device)
     metadata = training_metadata(config, model, train, valid, result, device)
     metadata.update(kind="chrombpnet", bias_model=str(bias_model_path),
-                    bias_metadata=bias.metadata)
+                    bias_metadata=bias.metadata, count_head_refit=refit)
     save_model(model.accessibility, accessibility_path, {**metadata, "kind": "accessibility"})
     save_trained(model, model_path, metadata, result["history"], history_path)
     return metadata

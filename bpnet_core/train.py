@@ -17,11 +17,11 @@ from tqdm.auto import tqdm
 
 from .checks import check_files
 from .config import RUNTIME_KEYS, FitConfig, as_step_config
-from .data import TrainingSampler, Windows, load_windows
+from .data import TrainingSampler, Windows, load_windows, reverse_complement_sequence, reverse_complement_tracks
 from .io import atomic_output, write_tsv
 from .losses import bpnet_loss
 from .metrics import performance
-from .models import NOT_A_TORCH_FILE, BPNet, receptive_field_half_width, save_model, set_compute
+from .models import NOT_A_TORCH_FILE, BPNet, ChromBPNet, receptive_field_half_width, save_model, set_compute
 from .predict import predict_windows
 from .runtime import seed_everything, select_device
 
@@ -244,6 +244,146 @@ def train_model(model: torch.nn.Module, sampler: TrainingSampler, valid: Windows
     return {"history": run.history, "best": run.best, "seconds": run.elapsed()}
 
 
+#: Fewer training regions per count-head parameter than this, and the head is not refit.
+_MIN_REGIONS_PER_PARAMETER = 5
+
+
+@torch.no_grad()
+def _count_head_inputs(model: torch.nn.Module, windows: Windows, batch_size: int, device: torch.device
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The count head's pooled features and, for ChromBPNet, the frozen bias model's log counts.
+
+    Both strands of each window are rows (the sequence, then its reverse
+    complement), computed in float32: features (2N, F), bias counts (2N,) or None.
+    """
+    head = model.accessibility.linear if isinstance(model, ChromBPNet) else model.linear
+    captured = []
+    hook = head.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0].float()))
+    bf16 = [(m, m.bf16) for m in model.modules() if isinstance(m, BPNet)]
+    features, bias_counts = [], []
+    try:
+        for m, _ in bf16:
+            m.bf16 = False
+        model.eval()
+        for start in range(0, len(windows), batch_size):
+            X = windows.X[start:start + batch_size].to(device).float()
+            X_ctl = None if windows.X_ctl is None else windows.X_ctl[start:start + batch_size].to(device).float()
+            for x, x_ctl in ((X, X_ctl), (reverse_complement_sequence(X),
+                                          None if X_ctl is None else reverse_complement_tracks(X_ctl))):
+                captured.clear()
+                if isinstance(model, ChromBPNet):
+                    model.accessibility(x)
+                    bias_counts.append(model.bias(x)[1].float().reshape(-1).cpu())
+                else:
+                    model(x, x_ctl)
+                features.append(captured[-1].cpu())
+    finally:
+        hook.remove()
+        for m, flag in bf16:
+            m.bf16 = flag
+    return torch.cat(features), (torch.cat(bias_counts) if bias_counts else None)
+
+
+def refit_count_head(model: torch.nn.Module, windows: Windows, out_window: int, batch_size: int,
+                     device: torch.device) -> dict[str, float] | None:
+    """Refit the count head of a trained model on `windows`, its features held fixed.
+
+    The count head is a linear read-out of features averaged over ~574 bp,
+    so gradient training moves it slowly, and background regions in the
+    batches pull its level down: after training, its predictions in peaks
+    are shrunk toward the background's and set too low. Refit by least
+    squares of log(1 + counts) on the training peaks (both strands), it is
+    the best read-out of what the model has learnt. For ChromBPNet the
+    accessibility model's head is refit through the full model's
+    log(exp(bias) + exp(accessibility)) with L-BFGS.
+
+    Parameters
+    ----------
+    model : BPNet or ChromBPNet
+        Trained; its count head (``linear``, or ``accessibility.linear``) is changed in place.
+    windows : Windows
+        The training peaks, unjittered (`Windows.centered`): sequences (N, 4, in_window).
+    out_window : int
+        Width (bp) over which counts are totalled.
+    batch_size : int
+    device : torch.device
+
+    Returns
+    -------
+    dict or None
+        ``n_regions`` and the training count MSE (log counts) ``mse_before``
+        and ``mse_after``; None (head unchanged) when there are fewer than
+        `_MIN_REGIONS_PER_PARAMETER` regions per head parameter.
+    """
+    head = model.accessibility.linear if isinstance(model, ChromBPNet) else model.linear
+    n_parameters = sum(p.numel() for p in head.parameters())
+    if len(windows) < _MIN_REGIONS_PER_PARAMETER * n_parameters:
+        log.info("count head not refit: %d training peaks for %d parameters", len(windows), n_parameters)
+        return None
+    features, bias_counts = _count_head_inputs(model, windows, batch_size, device)
+    F = features.double()
+    y = torch.log1p(windows.y.sum(dim=(1, 2)).double()).repeat(2)  # both strands, as the features
+    weight = head.weight.detach().double().clone().reshape(-1).requires_grad_(True)
+    offset = (head.bias.detach().double().clone() if head.bias is not None
+              else torch.zeros(1, dtype=torch.float64)).requires_grad_(head.bias is not None)
+
+    def predicted():
+        counts = F @ weight + offset
+        return counts if bias_counts is None else torch.logaddexp(bias_counts.double(), counts)
+
+    with torch.no_grad():
+        before = float(((predicted() - y) ** 2).mean())
+    if bias_counts is None:
+        # A linear head: least squares, exactly.
+        A = torch.cat([F, torch.ones(len(F), 1, dtype=F.dtype)], dim=1) if head.bias is not None else F
+        solution = torch.linalg.lstsq(A, y.unsqueeze(1), driver="gelsd").solution.reshape(-1)
+        with torch.no_grad():
+            weight.copy_(solution[:F.shape[1]])
+            if head.bias is not None:
+                offset.copy_(solution[F.shape[1]:])
+    else:
+        optimizer = torch.optim.LBFGS([weight, offset] if head.bias is not None else [weight], max_iter=500,
+                                      tolerance_grad=1e-10, tolerance_change=1e-12, line_search_fn="strong_wolfe")
+
+        def closure():
+            optimizer.zero_grad()
+            loss = ((predicted() - y) ** 2).mean()
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
+    with torch.no_grad():
+        after = float(((predicted() - y) ** 2).mean())
+    if not after < before:  # keep what training found when the refit cannot improve it
+        return {"n_regions": len(windows), "mse_before": before, "mse_after": before}
+    with torch.no_grad():
+        head.weight.copy_(weight.detach().reshape(head.weight.shape).to(head.weight.dtype))
+        if head.bias is not None:
+            head.bias.copy_(offset.detach().to(head.bias.dtype))
+    log.info("count head refit by least squares on %d training peaks: training count MSE %.3f -> %.3f",
+             len(windows), before, after)
+    return {"n_regions": len(windows), "mse_before": before, "mse_after": after}
+
+
+def finish_count_head(model: torch.nn.Module, peaks: Windows, valid: Windows, config: FitConfig,
+                      device: torch.device) -> dict[str, float] | None:
+    """`refit_count_head` on the training `peaks` when `config.refit_count_head`; logs the validation after.
+
+    Returns `refit_count_head`'s result plus the validation metrics of the
+    refit model (``valid_*``, as in the history), or None when not refit.
+    """
+    if not config.refit_count_head:
+        return None
+    refit = refit_count_head(model, peaks.centered(config.in_window, config.out_window), config.out_window,
+                             config.batch_size, device)
+    if refit is None:
+        return None
+    after = _validate(model, valid, config, device)
+    log.info("after the refit: valid count loss %.3f, count r %.3f", after["valid_count_loss"],
+             after["valid_count_pearson"])
+    return {**refit, **after}
+
+
 def training_metadata(config: FitConfig, model: torch.nn.Module, train: Windows, valid: Windows,
                       result: dict[str, Any], device: torch.device) -> dict[str, Any]:
     """What a model file records about its training (see `save_model`)."""
@@ -345,7 +485,10 @@ def fit_model(config: FitConfig | Mapping[str, Any], model_path: str | os.PathLi
     # Background regions teach the count head, not the profile head (bpnet-lite's BPNet).
     result = train_model(model, sampler, valid, config, device, model_path,
                          mask_background_profiles=n_always is not None)
+    peaks = train if n_always is None else train.subset(np.arange(n_always))
+    refit = finish_count_head(model, peaks, valid, config, device)
     metadata = training_metadata(config, model, train, valid, result, device)
+    metadata["count_head_refit"] = refit
     save_trained(model, model_path, metadata, result["history"], history_path)
     return metadata
 

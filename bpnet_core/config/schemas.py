@@ -138,6 +138,10 @@ class FitConfig(WindowedConfig):
     # every locus of `loci` in every epoch, as the parameter reference does.
     negatives: Optional[Paths] = None
     negative_ratio: NonNegativeFloat = 0.333
+    # Extension: after training, refit the count head by least squares on the
+    # training peaks (features fixed); see bpnet_core.train.refit_count_head.
+    # The bias model of ChromBPNet is shifted instead, as the official recipe does.
+    refit_count_head: bool = True
 
     @model_validator(mode="after")
     def _check_fit(self):
