@@ -253,14 +253,14 @@ def _count_head_inputs(model: torch.nn.Module, windows: Windows, batch_size: int
                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The count head's pooled features and, for ChromBPNet, the frozen bias model's log counts.
 
-    Both strands of each window are rows (the sequence, then its reverse
-    complement), computed in float32: features (2N, F), bias counts (2N,) or None.
+    Rows are the N windows, then their N reverse complements, computed in
+    float32: features (2N, F), bias counts (2N,) or None.
     """
     head = model.accessibility.linear if isinstance(model, ChromBPNet) else model.linear
     captured = []
     hook = head.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0].float()))
     bf16 = [(m, m.bf16) for m in model.modules() if isinstance(m, BPNet)]
-    features, bias_counts = [], []
+    features, bias_counts = ([], []), ([], [])  # each: (forward strand, reverse complement)
     try:
         for m, _ in bf16:
             m.bf16 = False
@@ -268,20 +268,22 @@ def _count_head_inputs(model: torch.nn.Module, windows: Windows, batch_size: int
         for start in range(0, len(windows), batch_size):
             X = windows.X[start:start + batch_size].to(device).float()
             X_ctl = None if windows.X_ctl is None else windows.X_ctl[start:start + batch_size].to(device).float()
-            for x, x_ctl in ((X, X_ctl), (reverse_complement_sequence(X),
-                                          None if X_ctl is None else reverse_complement_tracks(X_ctl))):
+            for strand, (x, x_ctl) in enumerate(((X, X_ctl), (reverse_complement_sequence(X), None if X_ctl is None
+                                                               else reverse_complement_tracks(X_ctl)))):
                 captured.clear()
                 if isinstance(model, ChromBPNet):
                     model.accessibility(x)
-                    bias_counts.append(model.bias(x)[1].float().reshape(-1).cpu())
+                    bias_counts[strand].append(model.bias(x)[1].float().reshape(-1).cpu())
                 else:
                     model(x, x_ctl)
-                features.append(captured[-1].cpu())
+                features[strand].append(captured[-1].cpu())
     finally:
         hook.remove()
         for m, flag in bf16:
             m.bf16 = flag
-    return torch.cat(features), (torch.cat(bias_counts) if bias_counts else None)
+    # Rows: every window's forward strand, then every window's reverse complement.
+    return (torch.cat(features[0] + features[1]),
+            torch.cat(bias_counts[0] + bias_counts[1]) if bias_counts[0] else None)
 
 
 def refit_count_head(model: torch.nn.Module, windows: Windows, out_window: int, batch_size: int,

@@ -112,3 +112,30 @@ def test_negatives_are_sampled_each_epoch_and_left_out_of_validation(tiny_data, 
     history = pd.read_csv(tmp_path / "n.history.tsv", sep="\t")
     per_epoch = (n_peaks + round(0.5 * n_peaks)) // 8
     assert history["iteration"].iloc[-1] == 2 * per_epoch
+
+
+def test_count_head_is_refit_by_least_squares_on_the_training_loci(trained, tmp_path):
+    """After training the count head is the least-squares read-out of its features; nothing else changes."""
+    from bpnet_core.train import _count_head_inputs, load_training_windows
+
+    config, out, metadata = trained
+    refit = metadata["count_head_refit"]
+    assert refit["mse_after"] < refit["mse_before"]
+    model = load_model(out / "a.torch")
+    peaks = load_training_windows(config).centered(config.in_window, config.out_window)
+    assert refit["n_regions"] == len(peaks)
+    features, _ = _count_head_inputs(model, peaks, 7, torch.device("cpu"))  # rows line up across batches
+    A = torch.cat([features.double(), torch.ones(len(features), 1, dtype=torch.float64)], dim=1)
+    y = torch.log1p(peaks.y.sum(dim=(1, 2)).double()).repeat(2)
+    w = torch.cat([model.linear.weight.double().reshape(-1), model.linear.bias.double()]).detach()
+    # The least-squares optimum (up to float32 storage of the weights): no read-out fits better.
+    best = torch.linalg.lstsq(A, y.unsqueeze(1), driver="gelsd").solution.reshape(-1)
+    mse = float(((A @ w - y) ** 2).mean())
+    assert mse == pytest.approx(float(((A @ best - y) ** 2).mean()), rel=1e-4)
+    assert mse == pytest.approx(refit["mse_after"], rel=1e-4)
+    # Off: the same training, the head as gradient descent left it, every other weight the same.
+    fit_model(config.model_copy(update={"refit_count_head": False}), tmp_path / "b.torch", tmp_path / "b.tsv")
+    kept = load_model(tmp_path / "b.torch")
+    assert kept.metadata["count_head_refit"] is None
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, kept.state_dict()[name]) is (not name.startswith("linear.")), name
