@@ -55,6 +55,21 @@ def trained(atac, tmp_path_factory):
     return out, config
 
 
+def test_accessibility_count_head_is_refit_through_the_full_model(atac, trained):
+    """The refit lowers the full model's count MSE on the training peaks; it is recorded with the model."""
+    from bpnet_core.train import load_training_windows, refit_count_head
+
+    out, config = trained
+    refit = load_model(out / "tiny_atac.torch").metadata["count_head_refit"]
+    assert refit["mse_after"] < refit["mse_before"] and refit["n_regions"] > 0
+    # A second refit finds the optimum it left: nothing more to gain.
+    model = load_model(out / "tiny_atac.torch")
+    peaks = load_training_windows(config).centered(config.in_window, config.out_window)
+    again = refit_count_head(model, peaks, config.out_window, 16, torch.device("cpu"))
+    assert again["mse_before"] == pytest.approx(refit["mse_after"], rel=1e-4)
+    assert again["mse_after"] == pytest.approx(again["mse_before"], rel=1e-3)
+
+
 def test_full_model_adds_logits_and_combines_counts_by_logsumexp():
     torch.manual_seed(0)
     bias, accessibility = BPNet(4, 1, 1, trimming=53), BPNet(8, 2, 1, trimming=53)
