@@ -35,7 +35,7 @@ BATCH_KEY = "datasets"
 # Stages whose input files are checked up front (the others read only results).
 CHECKED_STAGES = ("signals_bigwig", "controls_bigwig", "call_peaks", "negatives", "fit", "bias_fit",
                   "bias_qc", "bias_free_qc", "predict", "evaluate", "attribute", "modisco_report",
-                  "marginalize")
+                  "marginalize", "variants")
 
 
 @dataclass(frozen=True)

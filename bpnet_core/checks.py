@@ -106,6 +106,13 @@ def file_problems(config: StepConfig, pending: Collection[str] = ()) -> list[str
                                                config.key_name("chroms")))
     if getattr(config, "motifs", None):
         guard(lambda: read_meme(config.motifs, key=config.key_name("motifs")))
+    if getattr(config, "variants", None) and config.variants not in pending:
+        # Another genome's names (1 vs chr1) would leave every variant unscored: said now.
+        from .variant_files import check_variant_chroms
+
+        guard(lambda: check_variant_chroms(config.variants, config.sequences, config.key_name("variants"),
+                                           config.key_name("sequences")) if sizes is not None
+              else require_file(config.variants, config.key_name("variants")))
 
     used = set()
     for key in _CHROM_KEYS:

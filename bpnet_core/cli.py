@@ -5,6 +5,7 @@
     bpnet-core evaluate -p eval.json    performance TSV
     bpnet-core attribute -p attr.json   DeepLIFT/SHAP npz (for `modisco motifs`) and bigWig
     bpnet-core marginalize -p marg.json motif insertion effects: summary TSV, HTML report
+    bpnet-core variants -p var.json     variant effect scores: tabix-indexed TSV, HTML page
     bpnet-core validate CONFIG.json     check any config, print each stage's parameters
     bpnet-core demo-data DIR [--assay atac]   write a demo dataset
     bpnet-core bigwig READS... --sequences FA -o PLUS.bw [MINUS.bw]   reads (BAM, fragments) to count bigWigs
@@ -78,6 +79,12 @@ def _marginalize(args) -> None:
     from .marginalize import marginalize_motifs
 
     marginalize_motifs(load_config(args.parameters, kind="marginalize"))
+
+
+def _variants(args) -> None:
+    from .variants import score_variants
+
+    score_variants(load_config(args.parameters, kind="variants"))
 
 
 def _validate_one(path: str, data: dict, kind: str | None, files: bool) -> dict:
@@ -201,11 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     step("evaluate", _evaluate, "evaluate a model against observed signal")
     step("attribute", _attribute, "DeepLIFT/SHAP contributions (npz for modisco, bigWig)")
     step("marginalize", _marginalize, "effect of inserting each motif into background loci")
+    step("variants", _variants, "variant effect scores (VCF or TSV of variants)")
 
     p = sub.add_parser("validate", help="check a config and print each stage's effective parameters")
     p.add_argument("config")
     p.add_argument("--kind", help="config kind when detection from its keys is not wanted "
-                   "(fit, predict, evaluate, attribute, marginalize, bpnet_pipeline, ...)")
+                   "(fit, predict, evaluate, attribute, marginalize, variants, bpnet_pipeline, ...)")
     p.add_argument("--files", action="store_true", help="also check the files the config names")
     p.set_defaults(func=_validate)
 

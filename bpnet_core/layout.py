@@ -26,7 +26,7 @@ RESULTS = "results"
 
 # File (or folder) -> its path under a dataset's folder. Placeholders:
 # {name} the dataset, {role} "signals" or "controls", {track} an output
-# track's index, {rule} a workflow rule.
+# track's index, {rule} a workflow rule, {chrom} a chromosome.
 FILES = {
     # Model inputs made from raw files (`bpnet_core.config.pipeline.prepare_inputs`).
     "inputs": "inputs",
@@ -76,6 +76,14 @@ FILES = {
     "marginalize": "marginalize",
     "marginalize_summary": "marginalize/summary.tsv",
     "marginalize_html": "marginalize/report.html",
+    # Variant effects: one chunk per chromosome, merged into one tabix-indexed table.
+    "variants": "variants",
+    "variant_chunk": "variants/chunks/{chrom}.tsv",
+    "variant_chunk_null": "variants/chunks/{chrom}.null.tsv",
+    "variant_scores": "variants/{name}.variants.tsv.gz",
+    "variant_scores_index": "variants/{name}.variants.tsv.gz.tbi",
+    "variant_null": "variants/{name}.variants.null.tsv",
+    "variant_html": "variants/report.html",
     # The run: its report, the stage parameters it used, logs and benchmarks.
     "report": "{name}.report.html",
     "params": "{name}.params.json",

@@ -434,6 +434,28 @@ def _marginalization(results_dir: Path, names: dict[str, str]) -> str | None:
     return "\n".join(parts)
 
 
+N_VARIANTS = 5  # strongest variants listed in the report (all are on the variants page)
+
+
+def _variants(results_dir: Path, name: str) -> str | None:
+    scores_path = layout.under(results_dir, "variant_scores", name)
+    if not scores_path.is_file():
+        return None
+    from .variant_report import strongest
+
+    scores = pd.read_csv(scores_path, sep="\t", dtype={"chrom": str, "ref": str, "alt": str, "id": str})
+    top = strongest(scores, N_VARIANTS)
+    columns = [c for c in ("chrom", "pos", "ref", "alt", "id", "logfc", "jsd", "active_allele_quantile",
+                           "logfc_pval") if c in top]
+    counts = scores["status"].value_counts()
+    link = layout.relative("variant_html", name)
+    return (f'<p>{len(scores):,} variants: {html.escape(", ".join(f"{n:,} {s}" for s, n in counts.items()))}. '
+            f'The strongest, with their predicted profiles and contributions: '
+            f'<a href="{html.escape(link)}">variants page</a>; every score: '
+            f'<code>{html.escape(layout.relative("variant_scores", name))}</code>.</p>\n'
+            + (table(top[columns]) if len(top) else ""))
+
+
 def _config(config_params: dict | None) -> str | None:
     if not config_params:
         return None
@@ -512,7 +534,7 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
     list of str
         The ids of the sections written, in page order, among ``inputs``, ``training``,
         ``bias_qc``, ``bias_free_qc``, ``performance``, ``examples``, ``motifs``,
-        ``marginalization`` and ``config``. The page is titled by its pipeline
+        ``marginalization``, ``variants`` and ``config``. The page is titled by its pipeline
         (`pipeline_kind`); a ChromBPNet run's page opens with the accessibility
         model's verdict. A section whose stage did not run is replaced by a note,
         except ``inputs`` (only when inputs were made from raw files) and, on a
@@ -538,6 +560,7 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
         ("motifs", "Motifs", "the TF-MoDISco stage did not run", lambda: _motifs(results_dir, names)),
         ("marginalization", "Marginalization", "the marginalize stage did not run",
          lambda: _marginalization(results_dir, names)),
+        ("variants", "Variant effects", None, lambda: _variants(results_dir, name)),
         ("config", "Effective configuration", "no configuration was given", lambda: _config(config_params)),
     ]
     written, body = [], []

@@ -219,6 +219,27 @@ def _top_motifs(folder: Path, n: int = N_MOTIFS, names: Mapping[str, str] | None
     return row
 
 
+N_VARIANTS = 3  # strongest variants per dataset in the summary
+
+
+def _top_variants(folder: Path, name: str, n: int = N_VARIANTS) -> dict:
+    """The `n` strongest variants of a dataset's scores (``variant<i>``: id, ``variant<i>_logfc``,
+    ``variant<i>_pval``); see `bpnet_core.variant_report.strongest`."""
+    path = layout.under(folder, "variant_scores", name)
+    if not path.is_file():
+        return {}
+    columns = ["id", "status", "logfc", "abs_logfc", "logfc_pval"]
+    scores = pd.read_csv(path, sep="\t", usecols=lambda c: c in columns, dtype={"id": str})
+    scored = scores[scores["status"].isin(["scored", "flipped"])]
+    top = scored.sort_values(["logfc_pval", "abs_logfc"], ascending=[True, False], kind="stable").head(n)
+    row = {}
+    for i, variant in enumerate(top.itertuples(index=False), start=1):
+        row[f"variant{i}"] = variant.id
+        row[f"variant{i}_logfc"] = variant.logfc
+        row[f"variant{i}_pval"] = variant.logfc_pval
+    return row
+
+
 def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike = layout.RESULTS) -> pd.DataFrame:
     """One row per dataset: status, evaluation metrics, training time, top motifs.
 
@@ -241,7 +262,8 @@ def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike 
         `bpnet_core.chrombpnet.MIN_BIAS_INSERTIONS` the data are shallow), ``training_s`` (wall seconds of
         training, bias model included) and, for the top patterns,
         ``motif<i>``, ``motif<i>_seqlets``, ``motif<i>_match``, ``motif<i>_match_name``,
-        ``motif<i>_qvalue``. Missing results are empty.
+        ``motif<i>_qvalue``, and for the strongest variants (smallest ``logfc_pval``)
+        ``variant<i>``, ``variant<i>_logfc``, ``variant<i>_pval``. Missing results are empty.
     """
     rows = []
     for name, source in datasets.items():
@@ -267,6 +289,7 @@ def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike 
         row["training_s"] = _training_seconds(folder, name)
         row.update(_top_motifs(folder, names=_motif_names(current or _recorded(folder, name),
                                                           Path(results_dir).parent)))
+        row.update(_top_variants(folder, name))
         rows.append(row)
     return pd.DataFrame(rows)
 

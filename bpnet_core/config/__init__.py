@@ -70,6 +70,7 @@ from .schemas import (
     ReadsConfig,
     StageParams,
     StepConfig,
+    VariantsConfig,
     WindowedConfig,
 )
 from .validation import as_step_config, problems_error
@@ -80,7 +81,7 @@ __all__ = [
     "ChromBPNetPipelineConfig", "EvaluateConfig", "FitConfig", "MarginalizeConfig",
     "ModelStepConfig", "ModiscoMotifsConfig", "ModiscoReportConfig", "NegativesConfig", "Paths",
     "PeakCallingConfig", "Precision", "PredictConfig", "ReadsConfig", "StageParams", "StepConfig",
-    "WindowedConfig", "as_step_config", "bias_fit_config", "detect_kind", "input_files", "is_chrombpnet",
+    "VariantsConfig", "WindowedConfig", "as_step_config", "bias_fit_config", "detect_kind", "input_files", "is_chrombpnet",
     "json_schema", "load_config", "model_path", "model_paths", "parse_config", "pipeline_name",
     "pipeline_stages", "planned_stages", "prepare_inputs", "problems_error", "read_config",
     "trained_model_paths",

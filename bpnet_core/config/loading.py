@@ -74,6 +74,8 @@ def detect_kind(data: dict) -> str:
         return "chrombpnet_pipeline" if chrombpnet or drawn else "bpnet_pipeline"
     if chrombpnet:
         return "chrombpnet_fit"
+    if "variants" in data:
+        return "variants"
     if {"training_chroms", "validation_chroms"} & data.keys():
         return "fit"
     if {"ohe_filename", "attr_filename", "n_shuffles", "output"} & data.keys():

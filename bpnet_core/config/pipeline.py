@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import formats, layout
 from ..errors import InputError
+from ..io import as_list
 from .schemas import (
     _BPNET_STAGES,
     _CHROMBPNET_STAGES,
@@ -93,7 +94,7 @@ _READS_FROM = {"modisco_report": "modisco_motifs", "modisco_motifs": "attribute"
 _WHEN_COMPLETE = {"bias_free_qc"}
 # Stages that run a model, and the stage that trains it (for its windows).
 _MODEL_READERS = {"predict": "fit", "evaluate": "fit", "attribute": "fit", "marginalize": "fit",
-                  "bias_free_qc": "fit", "bias_qc": "bias_fit"}
+                  "variants": "fit", "bias_free_qc": "fit", "bias_qc": "bias_fit"}
 
 
 def planned_stages(config: StepConfig) -> list[str]:
@@ -166,7 +167,7 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
 
     chrombpnet = is_chrombpnet(config)
     readout = "accessibility_model" if chrombpnet else "model"
-    for stage in ("predict", "attribute", "marginalize"):
+    for stage in ("predict", "attribute", "marginalize", "variants"):
         # A stage's own `model` (e.g. the full ChromBPNet model for predict) wins.
         own = origin[stage].get("model") == f"{stage}_parameters.model"
         inherit(stage, "model", paths[readout], readout, replace=not own)
@@ -196,6 +197,9 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
         for key, from_key in (("sequences", "sequences"), ("chroms", "validation_chroms")):
             copy("bias_free_qc", key, "fit", from_key)
         copy("bias_free_qc", "motifs", "modisco_report")
+        # Variants are scored with the bias-free model and, for contrast, the full model.
+        own = origin["variants"].get("full_model") == "variants_parameters.full_model"
+        inherit("variants", "full_model", paths["model"], "model", replace=not own)
     # Motifs are inserted into background, not into peaks that hold motifs already.
     on_background("marginalize")  # a no-op without negatives
     # Evaluation is on the validation chromosomes of the fit, at the peaks
@@ -204,9 +208,11 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
     copy("evaluate", "loci", "predict" if "loci" in merged["predict"] else "fit", "loci")
     for key in ("signals", "controls", "sequences"):
         copy("evaluate", key, "fit")
-    for stage in ("predict", "attribute", "marginalize"):
+    for stage in ("predict", "attribute", "marginalize", "variants"):
         for key in ("sequences", "controls"):
             copy(stage, key, "fit")
+    # The active allele is ranked among the peaks that predict uses (not the fit's negatives).
+    copy("variants", "loci", "predict" if "loci" in merged["predict"] else "fit", "loci")
     # Attributions are of the peaks that predict uses, unless said otherwise.
     for key in ("loci", "chroms"):
         copy("attribute", key, "predict")
@@ -250,7 +256,7 @@ def _window_problems(stages: dict[str, StepConfig], trained: dict[str, str]) -> 
         step, fit = stages.get(stage), stages.get(trainer)
         if step is None or fit is None or _trimming(step) == _trimming(fit):
             continue
-        if not {getattr(step, "model", None), getattr(step, "full_model", None)} & set(trained.values()):
+        if not {*as_list(getattr(step, "model", None)), *as_list(getattr(step, "full_model", None))} & set(trained.values()):
             continue  # a given model file: its windows are checked when it is read
         problems.append(
             f"{step.key_name('in_window')}, {step.key_name('out_window')}: {stage} would run the model "

@@ -2,7 +2,7 @@
 
 The single-step configs (`FitConfig`, `PredictConfig`, `EvaluateConfig`,
 `AttributeConfig`, `ModiscoMotifsConfig`, `ModiscoReportConfig`,
-`MarginalizeConfig`, `ChromBPNetFitConfig`), the stages only pipelines run
+`MarginalizeConfig`, `VariantsConfig`, `ChromBPNetFitConfig`), the stages only pipelines run
 (bias model, QC and input stages) and the two pipelines
 (`BPNetPipelineConfig`, `ChromBPNetPipelineConfig`), with the registries
 `STEP_MODELS` and `PIPELINE_MODELS`.
@@ -311,6 +311,32 @@ class MarginalizeConfig(ModelStepConfig):
     reverse_complement_average: bool = True
 
 
+class VariantsConfig(ModelStepConfig):
+    """Extension: variant effect scores (``bpnet-core variants``, ``variants_parameters``).
+
+    Each variant of `variants` (VCF, VCF.gz, or TSV ``chrom pos ref alt
+    [id]``, 1-based) on `chroms` (all when null) is checked against the
+    FASTA and scored with `model` (several files: their mean, e.g. folds;
+    a ChromBPNet file: its accessibility model, plus the full model's
+    scores): log2 fold change of predicted counts, Jensen-Shannon distance
+    of the profiles, the active allele's quantile among `n_peaks` peaks
+    of `loci`, and empirical p-values against `n_shuffles` variants in
+    dinucleotide-shuffled contexts. See `bpnet_core.variants`.
+    """
+
+    variants: str
+    model: Paths
+    # ChromBPNet: the full model(s) (bias included), scored too (columns full_*).
+    full_model: Optional[Paths] = None
+    n_peaks: PositiveInt = 10000
+    n_shuffles: NonNegativeInt = 2000
+    n_top: NonNegativeInt = 20
+    random_state: Optional[int] = 0
+    output_folder: str = "variants/"
+    # Small effects are differences of two predictions: float32, unless asked.
+    precision: Precision = "fp32"
+
+
 class BiasQCConfig(WindowedConfig):
     """Extension: quality control of a ChromBPNet bias model (``bias_qc_parameters``).
 
@@ -444,6 +470,7 @@ _BPNET_STAGES = {
     "modisco_motifs": ModiscoMotifsConfig,
     "modisco_report": ModiscoReportConfig,
     "marginalize": MarginalizeConfig,
+    "variants": VariantsConfig,
 }
 _CHROMBPNET_STAGES = {"bias_fit": BiasFitConfig, "bias_qc": BiasQCConfig, **_BPNET_STAGES,
                       "fit": ChromBPNetFitConfig, "bias_free_qc": BiasFreeQCConfig}

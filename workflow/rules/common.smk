@@ -92,6 +92,7 @@ DRAWS_NEGATIVES = _names(lambda d: "negatives" in d.stages)
 wildcard_constraints:
     name="|".join(re.escape(name) for name in DATASETS),
     track=r"\d+",
+    chrom=r"[^/]+",
     batch=re.escape(BATCH or "") or "(?!)",
 
 
@@ -229,6 +230,44 @@ def marginalize_inputs(wildcards):
     return {**_data(wildcards, "marginalize"), "model": step.model, "motifs": step.motifs}
 
 
+def variant_chunks(name):
+    """The chromosomes of a dataset's variants file (those of the stage's `chroms`, when set):
+    one scoring job each. Read once per run, when the jobs are planned."""
+    return _variant_chunks(name)
+
+
+@functools.cache
+def _variant_chunks(name):
+    from bpnet_core.variant_files import variant_chroms
+
+    step = DATASETS[name].stages["variants"]
+    chroms = variant_chroms(step.variants, step.key_name("variants"))
+    return [chrom for chrom in chroms if step.chroms is None or chrom in step.chroms]
+
+
+def variant_chunk_params(wildcards):
+    """Params function of one chunk: the variants stage's parameters on one chromosome."""
+    return StageParams({**_stage_params(wildcards.name, "variants"), "chroms": [wildcards.chrom]})
+
+
+def variants_inputs(wildcards):
+    step = _stage(wildcards, "variants")
+    inputs = {**_fasta(wildcards, "variants"), "variants": step.variants, "loci": as_list(step.loci),
+              "model": as_list(step.model) + as_list(step.full_model)}
+    if step.controls:
+        inputs["controls"] = as_list(step.controls)
+    return inputs
+
+
+def variant_merge_inputs(wildcards):
+    name = wildcards.name
+    step = _stage(wildcards, "variants")
+    chunks = variant_chunks(name)
+    return {**_fasta(wildcards, "variants"), "model": as_list(step.model) + as_list(step.full_model),
+            "chunks": [layout.path("variant_chunk", name, chrom=chrom) for chrom in chunks],
+            "nulls": [layout.path("variant_chunk_null", name, chrom=chrom) for chrom in chunks]}
+
+
 def all_stage_params(wildcards):
     """Every stage's effective parameters, for the dataset report."""
     stages = DATASETS[wildcards.name].stages
@@ -251,6 +290,8 @@ def dataset_outputs(wildcards):
                 outputs.append(layout.path("modisco_report_html", name))
     if "marginalize" in stages:
         outputs.append(layout.path("marginalize_summary", name))
+    if "variants" in stages:
+        outputs += [layout.path("variant_scores", name), layout.path("variant_html", name)]
     outputs += [path for key, path in dataset.models.items() if dataset.trains(key)]
     if dataset.chrombpnet:
         outputs.append(layout.path("bias_qc_html", name))
