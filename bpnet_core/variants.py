@@ -48,7 +48,7 @@ from .data import Windows
 from .errors import InputError
 from .io import ALPHABET, as_list, atomic_output, fasta_chrom_sizes, read_loci, write_tsv
 from .variant_files import INPUT_COLUMNS, read_variants
-from .models import BPNet, ChromBPNet, load_model, set_compute
+from .models import ChromBPNet, load_model, set_compute
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ changes nothing.
 from __future__ import annotations
 
 import gzip
-import json
 import math
 
 import numpy as np
