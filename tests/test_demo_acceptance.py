@@ -1,5 +1,6 @@
 """The demo, end to end: the model learns, TF-MoDISco finds the planted motifs,
-marginalization ranks them above the decoys.
+marginalization ranks them above the decoys, variant scores single out the
+SNVs that break planted motifs.
 
 This runs `config/demo.json` as `make demo` does, on demo data simulated into
 a temporary folder, in the background from the start of the session
@@ -40,3 +41,28 @@ def test_marginalization_ranks_planted_above_decoys(demo_results):
     decoys = summary.loc[list(DECOY_MOTIFS), "delta_log_counts"]
     assert planted.min() > decoys.max()
     assert planted.min() > 0.1
+
+
+def test_variants_that_break_planted_motifs_stand_out(demo_results):
+    """SNVs at the centre of planted instances in chr2's peaks against SNVs in background regions.
+
+    Measured on a demo model of the same config: AUROC 0.93 (JSD) and 0.88
+    (-logfc); 67% of the motif-breaking SNVs had JSD p < 0.05, 4% of the
+    background ones.
+    """
+    import numpy as np
+
+    table = pd.read_csv(demo_results / "variants" / "demo.variants.tsv.gz", sep="\t")
+    assert (table["status"] == "scored").all() and set(table["chrom"]) == {"chr2"}
+    planted = table[table["id"].str.startswith("planted_")]
+    background = table[table["id"].str.startswith("background_")]
+    assert len(planted) > 100 and len(background) > 100
+
+    def auroc(positives, negatives):
+        positives, negatives = np.asarray(positives)[:, None], np.asarray(negatives)[None, :]
+        return (positives > negatives).mean() + (positives == negatives).mean() / 2
+
+    assert auroc(planted["jsd"], background["jsd"]) > 0.85
+    assert auroc(-planted["logfc"], -background["logfc"]) > 0.75
+    assert (planted["jsd_pval"] < 0.05).mean() > 3 * (background["jsd_pval"] < 0.05).mean()
+    assert (demo_results / "variants" / "report.html").is_file()

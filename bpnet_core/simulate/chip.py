@@ -231,7 +231,9 @@ def simulate_demo(
     dict of str to pathlib.Path
         Paths keyed by ``sequences``, ``peaks``, ``negatives``,
         ``signal_plus``, ``signal_minus``, ``control_plus``,
-        ``control_minus``, ``motifs`` and ``planted``.  ``genome.fa.fai`` is
+        ``control_minus``, ``motifs``, ``planted`` and ``variants`` (SNVs
+        breaking planted instances and background ones, see
+        `bpnet_core.simulate.variants.demo_variants`).  ``genome.fa.fai`` is
         written next to ``genome.fa``.
 
     Raises
@@ -302,6 +304,10 @@ def simulate_demo(
             _write_reads(paths[f"{key}_reads"], genome, plus_track, minus_track)
     _write_text(paths["motifs"], _meme_text())
     _write_text(paths["planted"], _planted_text(genome, instances))
+    from .variants import demo_variants  # here: it reads this module's motifs
+
+    paths["variants"] = demo_variants(paths["sequences"], paths["planted"], paths["negatives"],
+                                      outdir / "variants.tsv")
     logger.info(
         "simulated %d peaks, %d weak sites, %d negatives, %d motif instances in %s",
         n_peaks, weak_centres.size, int(np.sum(kinds == NEGATIVE)),
