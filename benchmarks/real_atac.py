@@ -163,7 +163,7 @@ def report(results: Path, name: str, fragments: Path | None = None) -> None:
                            ("ChromBPNet", folder / "fit" / f"{name}.history.tsv")):
         if history.is_file():
             frame = pd.read_csv(history, sep="\t")
-            best = frame.loc[frame["valid_loss"].idxmin()]
+            best = frame.loc[frame.get("selection_loss", frame["valid_loss"]).idxmin()]
             print(f"\nBest validation ({label}, {','.join(VALIDATION)}): iteration {int(best['iteration'])}, "
                   f"loss {best['valid_loss']:.2f} (untrained {frame['valid_loss'].iloc[0]:.2f}), "
                   f"count r {best['valid_count_pearson']:.3f}, profile r {best['valid_profile_pearson']:.3f}, "

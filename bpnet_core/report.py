@@ -45,7 +45,7 @@ def _resolve(path: str, results_dir: Path) -> Path:
 def _history(history_path: Path, model_path: Path) -> str:
     """Loss curves of one training run, with its chosen checkpoint, time and model facts."""
     history = pd.read_csv(history_path, sep="\t")
-    best = history.loc[history["valid_loss"].idxmin()]
+    best = history.loc[history.get("selection_loss", history["valid_loss"]).idxmin()]  # the kept checkpoint
     figure = new_figure(10, 3.2)
     for ax, part in zip(figure.subplots(1, 2), ("profile", "count")):
         for split, color in (("train", "tab:blue"), ("valid", "tab:orange")):

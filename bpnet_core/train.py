@@ -36,10 +36,12 @@ def _validate(model, windows, config, device) -> dict[str, float]:
     observed = windows.y.numpy()
     total, profile, count = bpnet_loss(torch.from_numpy(logits), torch.from_numpy(log_counts)[:, None],
                                        torch.from_numpy(observed), config.alpha)
-    summary, _ = performance(logits, log_counts, observed)
+    summary, per_region = performance(logits, log_counts, observed)
+    bias = per_region["predicted_log_counts"] - per_region["observed_log_counts"]
     return {
         "valid_loss": float(total), "valid_profile_loss": float(profile),
-        "valid_count_loss": float(count), "valid_count_pearson": summary["count_pearson"],
+        "valid_count_loss": float(count), "valid_count_bias": float(np.mean(bias)),
+        "valid_count_pearson": summary["count_pearson"],
         "valid_profile_pearson": summary["profile_pearson"], "valid_profile_jsd": summary["profile_jsd"],
     }
 
@@ -58,13 +60,14 @@ class _TrainingRun:
     """The state of one training run, which is what a checkpoint holds."""
 
     def __init__(self, model: BPNet, optimizer, sampler: TrainingSampler, valid: Windows,
-                 config: FitConfig, device: torch.device):
+                 config: FitConfig, device: torch.device, centred_counts: bool = False):
         self.model, self.optimizer, self.sampler = model, optimizer, sampler
         self.valid, self.config, self.device = valid, config, device
+        self.centred_counts = centred_counts
         self.iteration = 0
         self.examples = 0
         self.history: list[dict[str, Any]] = []
-        self.best: dict[str, Any] = {"valid_loss": math.inf}
+        self.best: dict[str, Any] = {"selection_loss": math.inf}
         self.best_state: dict | None = None
         self.stale = 0
         self.running = [0.0, 0.0, 0.0]
@@ -101,7 +104,13 @@ class _TrainingRun:
                "train_count_loss": self.running[2] / n if n else math.nan,
                **_validate(self.model, self.valid, self.config, self.device),
                "elapsed_s": elapsed, "examples_per_s": self.examples / max(elapsed, 1e-9)}
-        row["best"] = row["valid_loss"] < self.best["valid_loss"]
+        # With the count level set after training (the refit), the level's
+        # oscillation from batch to batch must not pick the checkpoint: the
+        # count loss is taken about its mean, MSE - bias^2.
+        row["selection_loss"] = (row["valid_profile_loss"] + self.config.alpha
+                                 * (row["valid_count_loss"] - row["valid_count_bias"] ** 2)
+                                 if self.centred_counts else row["valid_loss"])
+        row["best"] = row["selection_loss"] < self.best["selection_loss"]
         self.history.append(row)
         if row["best"]:
             self.best, self.stale = row, 0
@@ -194,7 +203,7 @@ def observed_log_counts(windows: Windows, out_window: int) -> torch.Tensor:
 
 def train_model(model: torch.nn.Module, sampler: TrainingSampler, valid: Windows, config: FitConfig,
                 device: torch.device, model_path: str | os.PathLike,
-                mask_background_profiles: bool = False) -> dict[str, Any]:
+                mask_background_profiles: bool = False, centred_counts: bool = False) -> dict[str, Any]:
     """Train `model` (its parameters that require gradients) and keep the best state.
 
     The loss is profile multinomial NLL + `alpha` x MSE of log(1 + total
@@ -202,7 +211,11 @@ def train_model(model: torch.nn.Module, sampler: TrainingSampler, valid: Windows
     With `mask_background_profiles`, the profile loss is over the rows the
     sampler draws every epoch (the peaks) only, as bpnet-lite's BPNet does.
     Validation is every `validation_iter` batches and once at the end; the
-    first validation, at iteration 0, is of the untrained model. Training
+    first validation, at iteration 0, is of the untrained model. The best
+    state is the one of least ``selection_loss``: the validation loss or,
+    with `centred_counts` (the count level is set after training, by
+    `refit_count_head`), the profile loss plus `alpha` x the count MSE
+    about its mean bias. Training
     stops after `max_epochs`, or after `early_stopping` validations without
     improvement. A checkpoint next to `model_path` (see `checkpoint_path`)
     lets an interrupted run resume; the caller removes it once the model is
@@ -217,7 +230,7 @@ def train_model(model: torch.nn.Module, sampler: TrainingSampler, valid: Windows
     model = set_compute(model.to(device), config.fast_path, config.precision)
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.lr)
-    run = _TrainingRun(model, optimizer, sampler, valid, config, device)
+    run = _TrainingRun(model, optimizer, sampler, valid, config, device, centred_counts)
     checkpoint = checkpoint_path(model_path)
     # A run killed while writing its checkpoint leaves the temporary file.
     for stale in checkpoint.parent.glob(f".{checkpoint.name}.*.tmp"):
@@ -486,7 +499,7 @@ def fit_model(config: FitConfig | Mapping[str, Any], model_path: str | os.PathLi
                               n_always=n_always, n_sampled=n_sampled or 0)
     # Background regions teach the count head, not the profile head (bpnet-lite's BPNet).
     result = train_model(model, sampler, valid, config, device, model_path,
-                         mask_background_profiles=n_always is not None)
+                         mask_background_profiles=n_always is not None, centred_counts=config.refit_count_head)
     peaks = train if n_always is None else train.subset(np.arange(n_always))
     refit = finish_count_head(model, peaks, valid, config, device)
     metadata = training_metadata(config, model, train, valid, result, device)

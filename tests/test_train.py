@@ -34,8 +34,11 @@ def test_writes_model_and_history(trained):
     assert {"valid_loss", "valid_count_pearson", "valid_profile_pearson", "valid_profile_jsd",
             "elapsed_s", "examples_per_s"} <= set(history.columns)
     assert history["iteration"].is_monotonic_increasing
-    # the saved model is the best by validation loss
-    best = history.loc[history["valid_loss"].idxmin()]
+    # the saved model is the best by the selection loss: with the refit (the default),
+    # the validation loss with the count MSE taken about its mean bias
+    best = history.loc[history["selection_loss"].idxmin()]
+    centred = best["valid_profile_loss"] + config.alpha * (best["valid_count_loss"] - best["valid_count_bias"] ** 2)
+    assert best["selection_loss"] == pytest.approx(centred, rel=1e-5)  # the TSV keeps 6 digits
     assert metadata["best_iteration"] == best["iteration"]
     assert metadata["validation"]["valid_loss"] == pytest.approx(best["valid_loss"], rel=1e-5)
 
