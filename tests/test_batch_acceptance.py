@@ -30,6 +30,11 @@ def test_batch_summary_has_each_dataset_with_metrics_and_motifs(summary):
     assert isinstance(table.loc["demo", "motif1_match"], str) and table.loc["demo", "motif1_match"]
     # ChromBPNet datasets say whether their accessibility model is bias-free.
     assert table.loc["demo_atac", "bias_free"] == "yes" and pd.isna(table.loc["demo", "bias_free"])
+    assert table.loc["demo_atac", "bias_qc"] == "passed" and pd.isna(table.loc["demo", "bias_qc"])
+    # The BPNet demo scores variants: its strongest is listed, with its scores.
+    scores = pd.read_csv(summary.parent / "demo" / "variants" / "demo.variants.tsv.gz", sep="\t")
+    assert table.loc["demo", "variant1"] in set(scores["id"])
+    assert table.loc["demo", "variant1_pval"] == pytest.approx(scores["logfc_pval"].min(), rel=1e-5)
     page = (summary / "demos.html").read_text()
     assert "2 datasets: 2 done, 0 failed, 0 not done." in page
 
