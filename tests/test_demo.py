@@ -12,7 +12,7 @@ CHROM_SIZES = {"chr1": 60_000, "chr2": 40_000}
 N_PEAKS = 30
 KEYS = {
     "sequences", "peaks", "negatives", "signal_plus", "signal_minus",
-    "control_plus", "control_minus", "motifs", "planted",
+    "control_plus", "control_minus", "motifs", "planted", "variants",
 }
 BIGWIG_KEYS = ["signal_plus", "signal_minus", "control_plus", "control_minus"]
 NARROWPEAK_COLUMNS = [

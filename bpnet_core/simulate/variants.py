@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pyfaidx
 
+from ..io import write_text
 from .chip import PLANTED_MOTIFS
 
 #: The substitution of each base: never the consensus base it replaces.
@@ -57,5 +58,5 @@ def demo_variants(sequences: str | os.PathLike, planted: str | os.PathLike, nega
         ref = genome[row.chrom][position:position + 1]
         rows.append((row.chrom, position + 1, ref, _SUBSTITUTE.get(ref, "A"), f"background_{k}"))
     genome.close()
-    pd.DataFrame(rows).to_csv(output, sep="\t", header=False, index=False)
+    write_text(output, "".join("\t".join(map(str, row)) + "\n" for row in rows))
     return Path(output)
