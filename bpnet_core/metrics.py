@@ -28,6 +28,19 @@ def profile_mnll(logits: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return -(gammaln(n + 1) - gammaln(y + 1).sum(axis=1)) - (y * log_p).sum(axis=1)
 
 
+def js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Jensen-Shannon divergence in bits between the rows of two distributions, (N, K) -> (N,).
+
+    (KL(P || M) + KL(Q || M)) / 2 with M = (P + Q) / 2, clipped to [0, 1];
+    rows holding NaN give NaN.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = (p + q) / 2
+        kl_p = np.where(p > 0, p * np.log2(p / m), 0).sum(axis=1)
+        kl_q = np.where(q > 0, q * np.log2(q / m), 0).sum(axis=1)
+    return np.clip((kl_p + kl_q) / 2, 0, 1)
+
+
 def profile_jsd(logits: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Jensen-Shannon divergence per region, in bits (0 = identical, 1 = disjoint).
 
@@ -40,13 +53,9 @@ def profile_jsd(logits: np.ndarray, counts: np.ndarray) -> np.ndarray:
     total = y.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = y / total
-        q = np.exp(log_softmax(_flat(logits), axis=1))
-        m = (p + q) / 2
-        kl_p = np.where(p > 0, p * np.log2(p / m), 0).sum(axis=1)
-        kl_q = np.where(q > 0, q * np.log2(q / m), 0).sum(axis=1)
-    jsd = (kl_p + kl_q) / 2
+    jsd = js_divergence(p, np.exp(log_softmax(_flat(logits), axis=1)))
     jsd[total[:, 0] == 0] = np.nan
-    return np.clip(jsd, 0, 1)
+    return jsd
 
 
 def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -42,10 +42,12 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import log_softmax
 
 from .config import VariantsConfig, as_step_config
 from .data import Windows
 from .errors import InputError
+from .metrics import js_divergence
 from .io import ALPHABET, as_list, atomic_output, fasta_chrom_sizes, read_loci, write_tsv
 from .variant_files import INPUT_COLUMNS, read_variants
 from .models import ChromBPNet, load_model, set_compute
@@ -259,22 +261,17 @@ def predict(models: Sequence[torch.nn.Module], X: torch.Tensor, X_ctl: torch.Ten
 
 def profile_probabilities(logits: np.ndarray) -> np.ndarray:
     """Softmax over tracks and positions, (N, S, L) -> (N, S * L), float64."""
-    flat = logits.reshape(len(logits), -1).astype(np.float64)
-    flat = np.exp(flat - flat.max(axis=1, keepdims=True))
-    return flat / flat.sum(axis=1, keepdims=True)
+    return np.exp(log_softmax(logits.reshape(len(logits), -1).astype(np.float64), axis=1))
 
 
 def jensen_shannon_distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Jensen-Shannon distance (base 2) between the rows of two distributions (N, K) -> (N,).
 
-    The square root of the divergence, as scipy's ``jensenshannon`` and
-    variant-scorer report it: 0 for the same distribution, 1 for disjoint ones.
+    The square root of `bpnet_core.metrics.js_divergence`, as scipy's
+    ``jensenshannon`` and variant-scorer report it: 0 for the same
+    distribution, 1 for disjoint ones.
     """
-    m = (p + q) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl_p = np.where(p > 0, p * np.log2(p / m), 0.0).sum(axis=1)
-        kl_q = np.where(q > 0, q * np.log2(q / m), 0.0).sum(axis=1)
-    return np.sqrt(np.clip((kl_p + kl_q) / 2, 0, 1))
+    return np.sqrt(js_divergence(p, q))
 
 
 def allele_scores(ref: Predictions, alt: Predictions) -> dict[str, np.ndarray]:
