@@ -76,6 +76,15 @@ FILES = {
     "marginalize": "marginalize",
     "marginalize_summary": "marginalize/summary.tsv",
     "marginalize_html": "marginalize/report.html",
+    # Motif instances (Fi-NeMo); its own outputs and report under finemo/.
+    "motif_hits": "motif_hits",
+    "hits": "motif_hits/{name}.hits.tsv",
+    "hits_bed": "motif_hits/{name}.hits.bed",
+    "hit_counts": "motif_hits/{name}.hit_counts.tsv",
+    "hit_cooccurrence": "motif_hits/{name}.cooccurrence.tsv",
+    "hit_positions": "motif_hits/{name}.hit_positions.png",
+    "finemo": "motif_hits/finemo",
+    "finemo_report": "motif_hits/finemo/report/report.html",
     # Variant effects: one chunk per chromosome, merged into one tabix-indexed table.
     "variants": "variants",
     "variant_chunk": "variants/chunks/{chrom}.tsv",

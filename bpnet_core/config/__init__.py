@@ -2,7 +2,7 @@
 
 One pydantic model per JSON of the parameter reference: the single-step
 configs (`FitConfig`, `PredictConfig`, `EvaluateConfig`, `AttributeConfig`,
-`ModiscoMotifsConfig`, `ModiscoReportConfig`, `MarginalizeConfig`,
+`ModiscoMotifsConfig`, `ModiscoReportConfig`, `MotifHitsConfig`, `MarginalizeConfig`,
 `ChromBPNetFitConfig`) and the two pipelines (`BPNetPipelineConfig`,
 `ChromBPNetPipelineConfig`).
 
@@ -62,6 +62,7 @@ from .schemas import (
     ModelStepConfig,
     ModiscoMotifsConfig,
     ModiscoReportConfig,
+    MotifHitsConfig,
     NegativesConfig,
     Paths,
     PeakCallingConfig,
@@ -79,7 +80,7 @@ __all__ = [
     "INPUT_STAGES", "PIPELINE_MODELS", "RUNTIME_KEYS", "STEP_MODELS", "AttributeConfig", "BiasFitConfig",
     "BiasFitParameters", "BiasFreeQCConfig", "BiasQCConfig", "BPNetPipelineConfig", "ChromBPNetFitConfig",
     "ChromBPNetPipelineConfig", "EvaluateConfig", "FitConfig", "MarginalizeConfig",
-    "ModelStepConfig", "ModiscoMotifsConfig", "ModiscoReportConfig", "NegativesConfig", "Paths",
+    "ModelStepConfig", "ModiscoMotifsConfig", "ModiscoReportConfig", "MotifHitsConfig", "NegativesConfig", "Paths",
     "PeakCallingConfig", "Precision", "PredictConfig", "ReadsConfig", "StageParams", "StepConfig",
     "VariantsConfig", "WindowedConfig", "as_step_config", "bias_fit_config", "detect_kind", "input_files", "is_chrombpnet",
     "json_schema", "load_config", "model_path", "model_paths", "parse_config", "pipeline_name",

@@ -89,7 +89,8 @@ def _merge(config: StepConfig, stage: str) -> tuple[dict, dict[str, str]]:
 # Stages that always run; interpretation stages run when their block is in
 # the config, or the block of a stage that reads their output is.
 _CORE_STAGES = {"bias_fit", "bias_qc", "fit", "predict", "evaluate"}
-_READS_FROM = {"modisco_report": "modisco_motifs", "modisco_motifs": "attribute"}
+_READS_FROM = {"motif_hits": "modisco_motifs", "modisco_report": "modisco_motifs",
+               "modisco_motifs": "attribute"}
 # Runs whenever the config gives all it needs (its motif database).
 _WHEN_COMPLETE = {"bias_free_qc"}
 # Stages that run a model, and the stage that trains it (for its windows).
@@ -123,7 +124,7 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
         Stage name -> validated step config. Stages: ``fit``, ``predict``,
         ``evaluate`` (and ``bias_fit``, ``bias_qc`` for ChromBPNet) always;
         ``attribute``, ``modisco_motifs``, ``modisco_report`` and
-        ``marginalize`` when their ``*_parameters`` block is in the config
+        ``marginalize``, ``motif_hits`` when their ``*_parameters`` block is in the config
         (``{}`` for the defaults), or the block of a stage that reads their
         output is (TF-MoDISco reads the attributions); ``bias_free_qc``
         when there is a motif database. Model files follow `model_paths`:
@@ -217,6 +218,9 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
     for key in ("loci", "chroms"):
         copy("attribute", key, "predict")
     copy("marginalize", "motifs", "modisco_report")
+    # Fi-NeMo fits the patterns in the window TF-MoDISco learnt them from.
+    for key in ("region_width", "modisco_region_width"):
+        copy("motif_hits", key, "modisco_motifs", "window")
     # A model maps in_window -> out_window as it was trained.
     for stage, trainer in _MODEL_READERS.items():
         if stage in models:

@@ -289,6 +289,37 @@ class ModiscoReportConfig(StepConfig):
     verbose: bool = False
 
 
+class MotifHitsConfig(StepConfig):
+    """Extension: motif instances of the TF-MoDISco patterns, called by Fi-NeMo (``motif_hits_parameters``).
+
+    Keys are Fi-NeMo's (``finemo call-hits``, ``finemo report``); see
+    `bpnet_core.motif_hits`. `region_width` and `modisco_region_width`
+    default to TF-MoDISco's `window` in a pipeline.
+    """
+
+    region_width: PositiveInt = 400
+    modisco_region_width: PositiveInt = 400
+    global_lambda: PositiveFloat = 0.7
+    motif_lambdas: Optional[dict[str, PositiveFloat]] = None
+    cwm_trim_threshold: float = Field(default=0.3, ge=0, le=1)
+    mode: Literal["pp", "ph", "hp", "hh"] = "pp"
+    step_size_max: PositiveFloat = 3.0
+    step_size_min: PositiveFloat = 0.08
+    step_adjust: float = Field(default=0.7, gt=0, lt=1)
+    convergence_tol: PositiveFloat = 0.0005
+    max_steps: PositiveInt = 10000
+    sqrt_transform: bool = False
+    no_post_filter: bool = False
+    finemo_report: bool = True
+    output_folder: str = "motif_hits/"
+
+    @model_validator(mode="after")
+    def _check_widths(self):
+        if self.region_width % 2:
+            raise ValueError(f"region_width must be even (Fi-NeMo's regions are centred): {self.region_width}")
+        return self
+
+
 class MarginalizeConfig(ModelStepConfig):
     """BPNet Marginalize: effect of inserting each motif into background loci."""
 
@@ -469,6 +500,7 @@ _BPNET_STAGES = {
     "attribute": AttributeConfig,
     "modisco_motifs": ModiscoMotifsConfig,
     "modisco_report": ModiscoReportConfig,
+    "motif_hits": MotifHitsConfig,
     "marginalize": MarginalizeConfig,
     "variants": VariantsConfig,
 }

@@ -225,6 +225,12 @@ def report_inputs(wildcards):
     return {"motifs": motifs} if motifs else {}
 
 
+def motif_hits_inputs(wildcards):
+    """The TF-MoDISco report's table, when there is one: Fi-NeMo's hits are named by its matches."""
+    stages = DATASETS[wildcards.name].stages
+    return {"report_table": layout.path("modisco_report_table", wildcards.name)} if "modisco_report" in stages else {}
+
+
 def marginalize_inputs(wildcards):
     step = _stage(wildcards, "marginalize")
     return {**_data(wildcards, "marginalize"), "model": step.model, "motifs": step.motifs}
@@ -288,6 +294,8 @@ def dataset_outputs(wildcards):
             outputs.append(layout.path("motifs_meme", name))
             if "modisco_report" in stages:
                 outputs.append(layout.path("modisco_report_html", name))
+            if "motif_hits" in stages:
+                outputs += [layout.path("hits_bed", name), layout.path("hit_counts", name)]
     if "marginalize" in stages:
         outputs.append(layout.path("marginalize_summary", name))
     if "variants" in stages:
