@@ -28,13 +28,16 @@ demo: demo-data
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.json
 	@echo
 	@echo "Results in results/demo/:"
-	@find results/demo -type f -not -path '*/logs/*' -not -path '*/benchmarks/*' | sort | sed 's/^/  /'
+	@find results/demo -type f -not -path '*/logs/*' -not -path '*/benchmarks/*' -not -path '*/finemo/*' | sort | sed 's/^/  /'
 	@echo
 	@echo "Validation performance (chr2 peaks), results/demo/evaluate/demo.performance.tsv:"
 	@column -t -s "$$(printf '\t')" results/demo/evaluate/demo.performance.tsv | sed 's/^/  /'
 	@echo
 	@echo "TF-MoDISco patterns and their best match in resources/demo/motifs.meme (results/demo/modisco/report/):"
 	@cut -f1-5 results/demo/modisco/report/motifs.tsv | column -t -s "$$(printf '\t')" | sed 's/^/  /'
+	@echo
+	@echo "Motif hits (Fi-NeMo) in the attributed chr2 peaks (results/demo/motif_hits/, Fi-NeMo's report in finemo/report/):"
+	@column -t -s "$$(printf '\t')" results/demo/motif_hits/demo.hit_counts.tsv | sed 's/^/  /'
 	@echo
 	@echo "Marginalization on chr2 background (results/demo/marginalize/summary.tsv):"
 	@column -t -s "$$(printf '\t')" results/demo/marginalize/summary.tsv | sed 's/^/  /'

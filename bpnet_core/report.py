@@ -305,6 +305,31 @@ def _motifs(results_dir: Path, names: dict[str, str]) -> str | None:
     return table(rows)
 
 
+N_HIT_PATTERNS = 10  # patterns with the most hits listed in the report
+
+
+def _motif_hits(results_dir: Path, name: str, names: dict[str, str]) -> str | None:
+    """Fi-NeMo's hits: counts per pattern, where they fall around the summits, links to the files."""
+    counts_path = layout.under(results_dir, "hit_counts", name)
+    if not counts_path.is_file():
+        return None
+    counts = pd.read_csv(counts_path, sep="\t")
+    links = ", ".join(f'<code>{html.escape(layout.relative(key, name))}</code>' for key in ("hits", "hits_bed"))
+    report = layout.under(results_dir, "finemo_report", name)
+    finemo = (f'; <a href="{html.escape(layout.relative("finemo_report", name))}">Fi-NeMo\'s report</a>'
+              if report.is_file() else "")
+    intro = (f"<p>{int(counts['hits'].sum()):,} motif instances called by Fi-NeMo in the attributed "
+             f"regions, {len(counts)} patterns. Every hit, in genome coordinates: {links}{finemo}.</p>")
+    if counts.empty:
+        return intro
+    rows = [{"pattern": c.pattern, "motif": motif_label(str(c.motif), names), "hits": int(c.hits),
+             "regions with a hit": f"{int(c.regions):,} ({c.fraction_of_regions:.0%})"}
+            for c in counts.head(N_HIT_PATTERNS).itertuples(index=False)]
+    positions = layout.under(results_dir, "hit_positions", name)
+    figure = img(positions.read_bytes(), "hit positions around the summits") if positions.is_file() else ""
+    return intro + table(rows) + figure
+
+
 def _inputs(results_dir: Path) -> str | None:
     """Model inputs the pipeline made from raw files: counts, peaks, GC of the negatives."""
     folder = layout.under(results_dir, "inputs")
@@ -534,7 +559,7 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
     list of str
         The ids of the sections written, in page order, among ``inputs``, ``training``,
         ``bias_qc``, ``bias_free_qc``, ``performance``, ``examples``, ``motifs``,
-        ``marginalization``, ``variants`` and ``config``. The page is titled by its pipeline
+        ``motif_hits``, ``marginalization``, ``variants`` and ``config``. The page is titled by its pipeline
         (`pipeline_kind`); a ChromBPNet run's page opens with the accessibility
         model's verdict. A section whose stage did not run is replaced by a note,
         except ``inputs`` (only when inputs were made from raw files) and, on a
@@ -558,6 +583,7 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
         ("examples", "Example loci", "the predict or attribute stage did not run",
          lambda: _examples(results_dir, name, model_path)),
         ("motifs", "Motifs", "the TF-MoDISco stage did not run", lambda: _motifs(results_dir, names)),
+        ("motif_hits", "Motif instances", None, lambda: _motif_hits(results_dir, name, names)),
         ("marginalization", "Marginalization", "the marginalize stage did not run",
          lambda: _marginalization(results_dir, names)),
         ("variants", "Variant effects", None, lambda: _variants(results_dir, name)),

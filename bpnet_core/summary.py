@@ -219,6 +219,19 @@ def _top_motifs(folder: Path, n: int = N_MOTIFS, names: Mapping[str, str] | None
     return row
 
 
+def _hit_counts(folder: Path, name: str, row: Mapping) -> dict:
+    """Fi-NeMo's hits: ``motif_hits`` (all patterns) and ``motif<i>_hits`` of each top pattern."""
+    path = layout.under(folder, "hit_counts", name)
+    if not path.is_file():
+        return {}
+    counts = pd.read_csv(path, sep="\t").set_index("pattern")["hits"]
+    hits = {"motif_hits": int(counts.sum())}
+    for i in range(1, N_MOTIFS + 1):
+        if f"motif{i}" in row:
+            hits[f"motif{i}_hits"] = int(counts.get(row[f"motif{i}"], 0))
+    return hits
+
+
 N_VARIANTS = 3  # strongest variants per dataset in the summary
 
 
@@ -262,7 +275,8 @@ def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike 
         `bpnet_core.chrombpnet.MIN_BIAS_INSERTIONS` the data are shallow), ``training_s`` (wall seconds of
         training, bias model included) and, for the top patterns,
         ``motif<i>``, ``motif<i>_seqlets``, ``motif<i>_match``, ``motif<i>_match_name``,
-        ``motif<i>_qvalue``, and for the strongest variants (smallest ``logfc_pval``)
+        ``motif<i>_qvalue``, ``motif<i>_hits`` (Fi-NeMo's hits of the pattern; ``motif_hits``: of all
+        patterns), and for the strongest variants (smallest ``logfc_pval``)
         ``variant<i>``, ``variant<i>_logfc``, ``variant<i>_pval``. Missing results are empty.
     """
     rows = []
@@ -289,6 +303,7 @@ def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike 
         row["training_s"] = _training_seconds(folder, name)
         row.update(_top_motifs(folder, names=_motif_names(current or _recorded(folder, name),
                                                           Path(results_dir).parent)))
+        row.update(_hit_counts(folder, name, row))
         row.update(_top_variants(folder, name))
         rows.append(row)
     return pd.DataFrame(rows)

@@ -59,6 +59,9 @@ INTERNALS = [
     ("modiscolite.io", "save_hdf5"),
     ("memelite.tomtom", "tomtom"),
     ("figwig", "BigWigReader"),
+    ("finemo.main", "call_hits"),
+    ("finemo.main", "report"),
+    ("finemo.data_io", "write_regions_npz"),
 ]
 
 
@@ -67,6 +70,22 @@ def test_library_internals_are_still_there(module, attribute):
     loaded = importlib.import_module(module)
     if attribute is not None:
         assert hasattr(loaded, attribute), f"{module} no longer has {attribute}: check the pinned upper bound"
+
+
+def test_finemo_still_takes_the_arguments_motif_hits_passes():
+    from finemo import main
+
+    for function, names in [
+        (main.call_hits, ("regions_path", "peaks_path", "modisco_h5_path", "chrom_order_path",
+                          "motifs_include_path", "motif_names_path", "motif_lambdas_path", "out_dir",
+                          "cwm_trim_threshold_default", "lambda_default", "step_size_max", "step_size_min",
+                          "sqrt_transform", "convergence_tol", "max_steps", "step_adjust", "mode", "no_post_filter")),
+        (main.report, ("regions_path", "hits_dir", "modisco_h5_path", "peaks_path", "motifs_include_path",
+                       "motif_names_path", "out_dir", "modisco_region_width", "cwm_trim_threshold")),
+    ]:
+        parameters = inspect.signature(function).parameters
+        missing = [name for name in names if name not in parameters]
+        assert not missing, f"finemo's {function.__name__} no longer takes {missing}: check the pinned upper bound"
 
 
 def test_deep_lift_shap_still_takes_the_arguments_attribute_passes():
