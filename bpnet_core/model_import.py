@@ -678,8 +678,8 @@ def convert(imported: Imported, path: str | os.PathLike, key: str = "model", tri
         model = ChromBPNet(build(parts["bias"]), build(parts["accessibility"]))
         kind = "chrombpnet"
     windows = imported.windows
-    if windows and trimming is None:
-        windows = windows if (windows[0] - windows[1]) // 2 == model.trimming else None
+    if windows and (windows[0] - windows[1]) // 2 != model.trimming:
+        windows = None  # cropped to another output window
     metadata = {"kind": kind, "imported_from": str(path), "source_format": imported.source}
     if windows:
         metadata.update(in_window=windows[0], out_window=windows[1])
