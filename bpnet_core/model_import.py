@@ -133,14 +133,14 @@ def _kind(path: str, key: str, size: int, mtime: int) -> str:
     if head.startswith(HDF5_MAGIC):
         read_keras(path, key, weights=False)  # raises for what cannot be imported
         return "keras"
-    if path.lower().endswith(KERAS_SUFFIXES):
-        raise _problem(path, key, f"{_describe(head)}, named like a Keras file but not HDF5")
     if head.startswith(ZIP_MAGIC):
         return _torch_zip_kind(path, key)
     if head.startswith(PICKLE_PROTOCOL):  # torch's legacy format: a pickle, then the tensors
         with open(path, "rb") as handle:
             if b"bpnetlite" in handle.read(1 << 20):
                 return "bpnetlite"
+    if path.lower().endswith(KERAS_SUFFIXES):
+        raise _problem(path, key, f"{_describe(head)}, named like a Keras file but not HDF5")
     return "unknown"
 
 
@@ -218,6 +218,9 @@ class Imported:
         The file's program and layout, for the model's metadata.
     windows : tuple of int or None
         (in_window, out_window) the file records, if any.
+    notes : list of str
+        What the reader assumed, for the log (e.g. the windows of a file
+        that records none).
     """
 
     parts: dict[str, Part]
@@ -230,7 +233,7 @@ class Imported:
         return "bias" in self.parts
 
 
-def _trimmings(n_layers: int, trimming: int, count_trimming: int | None) -> dict[str, int]:
+def _trimmings(trimming: int, count_trimming: int | None) -> dict[str, int]:
     """``trimming`` and, where it is not the default ``trimming - 37``, ``count_trimming``."""
     if count_trimming is None or max(count_trimming, 0) == max(trimming - _PROFILE_HALF, 0):
         return {"trimming": trimming}
@@ -357,7 +360,7 @@ def _keras_part(path: str, key: str, part: str, layers: dict, configs: dict, in_
     hyperparameters = dict(n_filters=n_filters, n_layers=n_layers, n_outputs=n_outputs, n_control_tracks=0,
                            profile_output_bias="bias" in layers[names["profile"]],
                            count_output_bias="bias" in layers[wanted["counts"]],
-                           **_trimmings(n_layers, trimming, reach - _PROFILE_HALF))
+                           **_trimmings(trimming, reach - _PROFILE_HALF))
     result = Part(hyperparameters)
     if weights:
         result.weights = _keras_arrays(layers, names, wanted, n_layers)
@@ -531,14 +534,20 @@ def _bpnetlite_part(path: str, key: str, module, name: str) -> tuple[Part, int]:
         if found != ((width,), (dilation,), (dilation * (width // 2),)):
             raise _problem(path, key, f"a bpnet-lite {name} whose {label} has kernel, dilation and padding "
                            f"{found}; this package's BPNet needs {(width,), (dilation,), (dilation * (width // 2),)}")
+    import torch
+
+    found = {f"{label}.{parameter}": value for label in ("iconv", "fconv", "linear")
+             for parameter, value in _parameters(children.get(label)).items()}
+    found.update({f"rconvs.{i}.{parameter}": value for i, conv in enumerate(layers)
+                  for parameter, value in _parameters(conv).items()})
     weights = {}
-    for label, module_name in (("iconv", "iconv"), ("fconv", "fconv"), ("linear", "linear")):
-        for parameter, value in _parameters(children.get(module_name)).items():
-            if value is not None:
-                weights[f"{label}.{parameter}"] = value.detach().float().numpy()
-    for i, conv in enumerate(layers):
-        for parameter, value in _parameters(conv).items():
-            weights[f"rconvs.{i}.{parameter}"] = value.detach().float().numpy()
+    for label, value in found.items():
+        if value is None:  # a layer without a bias term
+            continue
+        if not isinstance(value, torch.Tensor):
+            raise _problem(path, key, f"a bpnet-lite {name} whose {label} is stored as "
+                           f"{getattr(type(value), '_qualname', type(value).__name__)}, not a tensor")
+        weights[label] = value.detach().float().numpy()
     if "iconv.weight" not in weights or "linear.weight" not in weights:
         raise _problem(path, key, f"a bpnet-lite {name} without its weights")
     n_filters, n_outputs = weights["iconv.weight"].shape[0], weights["fconv.weight"].shape[0]
@@ -608,7 +617,7 @@ def retrim(part: Part, trimming: int, path: str = "", key: str = "model") -> Non
         raise InputError(f"{path} (config key '{key}'): the model maps in_window - out_window = {2 * own} bp "
                          f"and cannot predict the wider output window of {2 * trimming} bp less than the input")
     count_trimming = hp.pop("count_trimming", own - _PROFILE_HALF)
-    hp.update(_trimmings(hp["n_layers"], trimming, count_trimming))
+    hp.update(_trimmings(trimming, count_trimming))
 
 
 # --------------------------------------------------------------------------

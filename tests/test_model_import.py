@@ -206,6 +206,20 @@ def test_official_bpnet_predicts_as_the_keras_model(official, name, part, fast_p
     np.testing.assert_allclose(got[1], want[1], **TOL)
 
 
+def test_a_file_of_weights_alone_is_taken_as_2114_to_1000(official, tmp_path):
+    """`model.save_weights` writes no model config: the ENCODE windows are assumed (and logged)."""
+    with h5py.File(tmp_path / "weights.h5", "w") as h5:
+        _write_layers(h5, "", official["bias"], nested=False)
+    model = load_model(tmp_path / "weights.h5")
+    assert model.trimming == 557 and model.hyperparameters["count_trimming"] == 16
+    assert "in_window" not in model.metadata
+    X = _one_hot(2, 2114, seed=8)
+    want = numpy_keras_bpnet(X, official["bias"], 1000)
+    got = predict(model, X)
+    np.testing.assert_allclose(got[0], want[0], **TOL)
+    np.testing.assert_allclose(got[1], want[1], **TOL)
+
+
 def test_the_bias_model_keeps_the_official_count_pooling(official):
     """2 layers at 200 -> 78: the official count head averages 200 - 2 * 16 bp, not 78 + 74."""
     bias = load_model(official["bias_model_scaled.h5"])
@@ -315,10 +329,15 @@ class _LiteChromBPNet(torch.nn.Module):
                 torch.log(torch.exp(acc_counts) + torch.exp(bias_counts)))
 
 
+class _LiteBasePairNet(_LiteBPNet):
+    """bpnet-lite's BasePairNet (basepairmodels' architecture), which is not read."""
+
+
 def save_as_bpnetlite(model, path):
     """torch.save(model) as bpnet-lite writes it: the pickle names bpnetlite.bpnet.BPNet (and
     bpnetlite.chrombpnet.ChromBPNet); bpnetlite need not be installed to write or read it."""
-    classes = {_LiteBPNet: ("bpnetlite.bpnet", "BPNet"), _LiteChromBPNet: ("bpnetlite.chrombpnet", "ChromBPNet")}
+    classes = {_LiteBPNet: ("bpnetlite.bpnet", "BPNet"), _LiteChromBPNet: ("bpnetlite.chrombpnet", "ChromBPNet"),
+               _LiteBasePairNet: ("bpnetlite.bpnet", "BasePairNet")}
     modules = {name: types.ModuleType(name) for name in ("bpnetlite", "bpnetlite.bpnet", "bpnetlite.chrombpnet")}
     missing = object()
     previous = {name: sys.modules.get(name, missing) for name in modules}
@@ -455,6 +474,10 @@ def test_mislabelled_files_are_named(official, tmp_path):
     with h5py.File(tmp_path / "bpm.h5", "w") as h5:
         h5.create_dataset("model_weights/main_dil_conv_1/main_dil_conv_1/kernel:0", data=np.zeros((3, 2, 2)))
     assert "basepairmodels" in _error(tmp_path / "bpm.h5")
+    save_as_bpnetlite(_randomize(_LiteBPNet(), 0), tmp_path / "lite.h5")
+    assert model_file_kind(tmp_path / "lite.h5") == "bpnetlite"  # the content decides, not the name
+    save_as_bpnetlite(_randomize(_LiteBasePairNet(), 0), tmp_path / "bpn.torch")
+    assert "a bpnet-lite file of bpnetlite.bpnet.BasePairNet" in _error(tmp_path / "bpn.torch")
     torch.save({"iconv.weight": torch.zeros(1)}, tmp_path / "state.torch")
     assert "a torch file of plain tensors (a state dict?" in _error(tmp_path / "state.torch")
 
