@@ -5,16 +5,19 @@ Three kinds of model file are read, told apart by their content
 
 - this package's files (`bpnet_core.models.save_model`);
 - Keras ``.h5`` files of the official ChromBPNet (kundajelab/chrombpnet,
-  read with h5py, no TensorFlow): ``bias_model_scaled.h5`` and other
-  BPNets of ``bpnet_model.py`` (layers ``bpnet_1st_conv``,
-  ``bpnet_<i>conv``, ``prof_out_precrop``, ``logcount_predictions``),
-  ``chrombpnet_nobias.h5`` (the same with the prefix ``wo_bias_``) and
-  ``chrombpnet.h5``, which nests both (the bias model and ``model_wo_bias``)
-  and combines them as this package's `ChromBPNet` does: profile logits
-  add, log counts by logsumexp;
+  read with h5py, no TensorFlow; `bpnet_core.keras_models`):
+  ``bias_model_scaled.h5`` and other BPNets of ``bpnet_model.py`` (layers
+  ``bpnet_1st_conv``, ``bpnet_<i>conv``, ``prof_out_precrop``,
+  ``logcount_predictions``), ``chrombpnet_nobias.h5`` (the same with the
+  prefix ``wo_bias_``) and ``chrombpnet.h5``, which nests both (the bias
+  model and ``model_wo_bias``) and combines them as this package's
+  `ChromBPNet` does: profile logits add, log counts by logsumexp;
 - bpnet-lite files, whole pickled modules (``torch.save(model)``) of its
   ``BPNet`` and ``ChromBPNet``, read by a restricted unpickler that needs
-  no bpnetlite and runs none of the file's code.
+  no bpnetlite and runs none of the file's code (`bpnet_core.bpnetlite_models`).
+
+This module tells the kinds apart, holds what the two readers return
+(`Imported`, `Part`) and converts it (`convert`, `import_model`).
 
 The architectures are this package's `BPNet` with the same weights: Keras
 Conv1D kernels (width, in, out) become (out, in, width), Dense kernels
@@ -35,7 +38,6 @@ is made once and cached like a trained one.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import pickletools
@@ -61,21 +63,22 @@ EXPECTED = ("a model file of bpnet_core, an official ChromBPNet/BPNet Keras .h5 
             "chrombpnet_nobias.h5, chrombpnet.h5) or a bpnet-lite .torch file")
 
 # Half-widths of the first convolution (k=21) and of the profile head (k=75).
-_FIRST_HALF, _PROFILE_HALF = 10, 37
-_KERNELS = {"first": 21, "dilated": 3, "profile": 75}
+FIRST_HALF, PROFILE_HALF = 10, 37
+KERNELS = {"first": 21, "dilated": 3, "profile": 75}
 # Input and output windows of the ENCODE models, when a file does not say.
-_DEFAULT_WINDOWS = (2114, 1000)
+DEFAULT_WINDOWS = (2114, 1000)
 
-# The classes of bpnet-lite this module reads, and its own that it cannot.
-_BPNETLITE_MODELS = {"bpnetlite.bpnet.BPNet": "BPNet", "bpnetlite.chrombpnet.ChromBPNet": "ChromBPNet"}
-
-
-def _reach(n_layers: int) -> int:
-    """Bases on each side of an output position that can affect it (as `models.receptive_field_half_width`)."""
-    return _FIRST_HALF + sum(2 ** i for i in range(1, n_layers + 1)) + _PROFILE_HALF
+# The classes of bpnet-lite that are read (`bpnet_core.bpnetlite_models`).
+BPNETLITE_MODELS = {"bpnetlite.bpnet.BPNet": "BPNet", "bpnetlite.chrombpnet.ChromBPNet": "ChromBPNet"}
 
 
-def _problem(path: str | os.PathLike, key: str, found: str) -> InputError:
+def reach(n_layers: int) -> int:
+    """Bases on each side of an output position that can affect it (`models.receptive_field_half_width`,
+    without torch)."""
+    return FIRST_HALF + sum(2 ** i for i in range(1, n_layers + 1)) + PROFILE_HALF
+
+
+def unusable(path: str | os.PathLike, key: str, found: str) -> InputError:
     """The one message for a model file this package cannot read."""
     return InputError(f"{path} (config key '{key}'): not a model file of bpnet_core, nor one it can import "
                       f"({EXPECTED}): found {found}")
@@ -131,6 +134,8 @@ def _kind(path: str, key: str, size: int, mtime: int) -> str:
     with open(path, "rb") as handle:
         head = handle.read(8)
     if head.startswith(HDF5_MAGIC):
+        from .keras_models import read_keras  # it imports this module
+
         read_keras(path, key, weights=False)  # raises for what cannot be imported
         return "keras"
     if head.startswith(ZIP_MAGIC):
@@ -140,7 +145,7 @@ def _kind(path: str, key: str, size: int, mtime: int) -> str:
             if b"bpnetlite" in handle.read(1 << 20):
                 return "bpnetlite"
     if path.lower().endswith(KERAS_SUFFIXES):
-        raise _problem(path, key, f"{_describe(head)}, named like a Keras file but not HDF5")
+        raise unusable(path, key, f"{_describe(head)}, named like a Keras file but not HDF5")
     return "unknown"
 
 
@@ -163,24 +168,24 @@ def _torch_zip_kind(path: str, key: str) -> str:
         with zipfile.ZipFile(path) as archive:
             pickles = [name for name in archive.namelist() if name.endswith("/data.pkl") or name == "data.pkl"]
             if not pickles:
-                raise _problem(path, key, "a zip archive without the data.pkl of a torch file")
+                raise unusable(path, key, "a zip archive without the data.pkl of a torch file")
             data = archive.read(pickles[0])
         names = _pickle_globals(data)
     except (zipfile.BadZipFile, EOFError, ValueError, OSError) as err:
-        raise _problem(path, key, f"a damaged zip archive (a torch file cut short? {err})") from None
+        raise unusable(path, key, f"a damaged zip archive (a torch file cut short? {err})") from None
     if any(name.startswith("bpnetlite.") for name in names):
         root = names[0]
-        if root not in _BPNETLITE_MODELS:
-            raise _problem(path, key, f"a bpnet-lite file of {root}; bpnet-lite's BPNet and ChromBPNet "
+        if root not in BPNETLITE_MODELS:
+            raise unusable(path, key, f"a bpnet-lite file of {root}; bpnet-lite's BPNet and ChromBPNet "
                            "are read (BasePairNet's residual layers and control inputs differ)")
         return "bpnetlite"
     if b"bpnet_core." in data:
         return "bpnet_core"
     classes = [name for name in dict.fromkeys(names) if not name.startswith(("torch.", "collections.", "builtins."))]
     if not classes:
-        raise _problem(path, key, "a torch file of plain tensors (a state dict? bpnet-lite's and this "
+        raise unusable(path, key, "a torch file of plain tensors (a state dict? bpnet-lite's and this "
                        "package's files hold the whole model, architecture included)")
-    raise _problem(path, key, f"a torch file of another program ({', '.join(classes[:4])})")
+    raise unusable(path, key, f"a torch file of another program ({', '.join(classes[:4])})")
 
 
 # --------------------------------------------------------------------------
@@ -233,372 +238,11 @@ class Imported:
         return "bias" in self.parts
 
 
-def _trimmings(trimming: int, count_trimming: int | None) -> dict[str, int]:
+def trimmings(trimming: int, count_trimming: int | None) -> dict[str, int]:
     """``trimming`` and, where it is not the default ``trimming - 37``, ``count_trimming``."""
-    if count_trimming is None or max(count_trimming, 0) == max(trimming - _PROFILE_HALF, 0):
+    if count_trimming is None or max(count_trimming, 0) == max(trimming - PROFILE_HALF, 0):
         return {"trimming": trimming}
     return {"trimming": trimming, "count_trimming": max(count_trimming, 0)}
-
-
-# --------------------------------------------------------------------------
-# official ChromBPNet / BPNet Keras files
-
-# Layer names of the two BPNets of chrombpnet's models/*.py: the bias model
-# (and any BPNet of bpnet_model.py) and the accessibility model.
-_KERAS_NAMES = {
-    "bias": {"first": "bpnet_1st_conv", "dilated": "bpnet_{}conv", "profile": "prof_out_precrop",
-             "counts": ("logcount_predictions", "logcounts"), "crop": "logits_profile_predictions_preflatten"},
-    "accessibility": {"first": "wo_bias_bpnet_1st_conv", "dilated": "wo_bias_bpnet_{}conv",
-                      "profile": "wo_bias_bpnet_prof_out_precrop",
-                      "counts": ("wo_bias_bpnet_logcount_predictions",),
-                      "crop": "wo_bias_bpnet_logitt_before_flatten"},
-}
-
-
-def _keras_weights(h5) -> dict[str, dict[str, Any]]:
-    """Layer name -> weight name (``kernel``, ``bias``) -> its h5py dataset, however models nest.
-
-    A Keras file keeps layer L's weights at ``model_weights/L/L/kernel:0``;
-    a nested model M's at ``model_weights/M/L/kernel:0``; a file of
-    ``save_weights`` has no ``model_weights`` level.
-    """
-    import h5py
-
-    root = h5["model_weights"] if "model_weights" in h5 else h5
-    layers: dict[str, dict[str, Any]] = {}
-
-    def visit(name, item):
-        if isinstance(item, h5py.Dataset) and "/" in name:
-            *_, layer, weight = name.split("/")
-            layers.setdefault(layer, {})[weight.split(":")[0]] = item
-
-    root.visititems(visit)
-    return layers
-
-
-def _keras_config(h5) -> dict[str, dict]:
-    """Layer name -> its Keras config, every nested model's layers included ({} without a model config)."""
-    raw = h5.attrs.get("model_config")
-    if raw is None:
-        return {}
-    config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-    layers = {}
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "class_name" in node and isinstance(node.get("config"), dict) and "name" in node["config"]:
-                layers.setdefault(node["config"]["name"], node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(config)
-    return layers
-
-
-def _input_width(configs: dict[str, dict]) -> int | None:
-    for node in configs.values():
-        if node["class_name"] == "InputLayer":
-            shape = node["config"].get("batch_input_shape") or node["config"].get("batch_shape")
-            if shape and len(shape) == 3 and shape[1]:
-                return int(shape[1])
-    return None
-
-
-def _keras_part(path: str, key: str, part: str, layers: dict, configs: dict, in_window: int | None,
-                weights: bool) -> tuple[Part, int | None]:
-    """One BPNet of an official Keras model; also its output window, when the file says."""
-    names = _KERAS_NAMES[part]
-    n_layers = 0
-    while names["dilated"].format(n_layers + 1) in layers:
-        n_layers += 1
-    counts = next((name for name in names["counts"] if name in layers), None)
-    wanted = {"first": names["first"], "profile": names["profile"], "counts": counts or names["counts"][0]}
-    missing = [name for name in wanted.values() if name not in layers or "kernel" not in layers[name]]
-    if missing or n_layers == 0:
-        missing += [] if n_layers else [names["dilated"].format(1)]
-        raise _problem(path, key, f"a Keras model without the layer(s) {', '.join(missing)} of an official "
-                       f"ChromBPNet {part} model (truncated, or another architecture?)")
-
-    def shape(name, weight="kernel"):
-        return tuple(layers[name][weight].shape) if weight in layers[name] else None
-
-    first = shape(names["first"])
-    n_filters = first[2] if len(first) == 3 else -1
-    profile = shape(names["profile"])
-    n_outputs = profile[2] if len(profile) == 3 else -1
-    # Layer -> (kernel shape, dilation, whether a bias is required).
-    expected = {names["first"]: ((_KERNELS["first"], 4, n_filters), 1, True)}
-    expected.update({names["dilated"].format(i): ((_KERNELS["dilated"], n_filters, n_filters), 2 ** i, True)
-                     for i in range(1, n_layers + 1)})
-    expected[names["profile"]] = ((_KERNELS["profile"], n_filters, n_outputs), 1, False)
-    expected[wanted["counts"]] = ((n_filters, 1), None, False)
-    for name, (want, dilation, needs_bias) in expected.items():
-        bias = shape(name, "bias")
-        if shape(name) != want or bias not in ((want[-1],), *(() if needs_bias else (None,))):
-            raise _problem(path, key, f"a Keras model whose layer {name} has kernel {shape(name)} and bias "
-                           f"{bias}; this package's BPNet needs kernel {want} (kernel widths 21, 3 and 75, "
-                           "one count output)")
-        node = configs.get(name, {}).get("config", {})
-        if dilation and node and (node.get("padding") != "valid" or list(node.get("dilation_rate", [1]))[0] != dilation):
-            raise _problem(path, key, f"a Keras model whose layer {name} has padding '{node.get('padding')}' "
-                           f"and dilation {node.get('dilation_rate')}; the official BPNet's are 'valid' and "
-                           f"{dilation}")
-    reach = _reach(n_layers)
-    crop = configs.get(names["crop"], {}).get("config", {}).get("cropping")
-    out_window = None
-    if in_window is not None and crop is not None:
-        crop = crop[0] if isinstance(crop, (list, tuple)) else crop
-        out_window = in_window - 2 * reach - 2 * int(crop)
-        trimming = reach + int(crop)
-    else:
-        trimming = max((_DEFAULT_WINDOWS[0] - _DEFAULT_WINDOWS[1]) // 2, reach)
-    # The official count head: a global average over everything the
-    # unpadded dilated stack computes, reach - 37 bp in from each edge.
-    hyperparameters = dict(n_filters=n_filters, n_layers=n_layers, n_outputs=n_outputs, n_control_tracks=0,
-                           profile_output_bias="bias" in layers[names["profile"]],
-                           count_output_bias="bias" in layers[wanted["counts"]],
-                           **_trimmings(trimming, reach - _PROFILE_HALF))
-    result = Part(hyperparameters)
-    if weights:
-        result.weights = _keras_arrays(layers, names, wanted, n_layers)
-    return result, out_window
-
-
-def _keras_arrays(layers: dict, names: dict, wanted: dict, n_layers: int) -> dict[str, np.ndarray]:
-    """This package's parameters from Keras weights: Conv1D (w, in, out) -> (out, in, w); Dense (in, out) -> (out, in)."""
-    def conv(name, prefix):
-        out = {f"{prefix}.weight": np.asarray(layers[name]["kernel"][()], dtype=np.float32).transpose(2, 1, 0)}
-        if "bias" in layers[name]:
-            out[f"{prefix}.bias"] = np.asarray(layers[name]["bias"][()], dtype=np.float32)
-        return out
-
-    arrays = conv(names["first"], "iconv")
-    for i in range(1, n_layers + 1):
-        arrays.update(conv(names["dilated"].format(i), f"rconvs.{i - 1}"))
-    arrays.update(conv(names["profile"], "fconv"))
-    dense = layers[wanted["counts"]]
-    arrays["linear.weight"] = np.asarray(dense["kernel"][()], dtype=np.float32).T
-    if "bias" in dense:
-        arrays["linear.bias"] = np.asarray(dense["bias"][()], dtype=np.float32)
-    return arrays
-
-
-def read_keras(path: str | os.PathLike, key: str = "model", weights: bool = True) -> Imported:
-    """An official ChromBPNet or BPNet Keras ``.h5`` file (h5py only, no TensorFlow).
-
-    Parameters
-    ----------
-    path : str or PathLike
-        ``bias_model_scaled.h5`` (or any BPNet of chrombpnet's
-        ``bpnet_model.py``), ``chrombpnet_nobias.h5`` or ``chrombpnet.h5``.
-    key : str
-        The config key that named it, for messages.
-    weights : bool
-        Read the weights too (False: only the structure, for the load-time check).
-
-    Returns
-    -------
-    Imported
-        One part (``"model"``) for a BPNet, ``"bias"`` and ``"accessibility"``
-        for a full ChromBPNet. The windows come from the file's model
-        config (its input layer and profile cropping); a file of weights
-        alone is taken to map 2114 -> 1000 bp.
-    """
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as h5:
-            layers = _keras_weights(h5)
-            configs = _keras_config(h5)
-            version = h5.attrs.get("keras_version", b"?")
-            in_window = _input_width(configs)
-            found = {part for part, names in _KERAS_NAMES.items() if names["first"] in layers}
-            if not found:
-                raise _problem(path, key, _unknown_keras(layers))
-            parts, out_windows = {}, set()
-            for part in ("bias", "accessibility"):
-                if part in found:
-                    parts[part], out_window = _keras_part(str(path), key, part, layers, configs, in_window,
-                                                          weights)
-                    out_windows.add(out_window)
-    except OSError as err:
-        raise _problem(path, key, f"an HDF5 file that h5py cannot read (truncated or damaged? {err})") from None
-    version = version.decode() if isinstance(version, bytes) else str(version)
-    if len(parts) == 1:
-        parts = {"model": next(iter(parts.values()))}
-    out_window = next(iter(out_windows)) if len(out_windows) == 1 else None
-    windows = (in_window, out_window) if in_window and out_window else None
-    notes = [] if windows else [f"the file records no input/output widths: taken as {_DEFAULT_WINDOWS[0]} -> "
-                                f"{_DEFAULT_WINDOWS[1]} bp, the ENCODE models' windows"]
-    return Imported(parts, f"official ChromBPNet/BPNet Keras file (Keras {version})", windows, notes)
-
-
-def _unknown_keras(layers: dict) -> str:
-    """What an HDF5 file that is not an official ChromBPNet/BPNet model holds, for the message."""
-    names = sorted(layers)
-    if not names:
-        return "an HDF5 file without Keras model weights (a TF-MoDISco or other results file?)"
-    if any(name.startswith(("main_dil_conv", "dil_conv_")) for name in names):
-        return ("a Keras BPNet of basepairmodels / bpnet-refactor (layers main_dil_conv_*): its residual "
-                "layers and control inputs differ from the official ChromBPNet's and this package's BPNet")
-    if any(name.startswith("conv1d_") for name in names):
-        return ("a Keras model with unnamed layers (conv1d_*), as chrombpnet-lite wrote (kernel widths 25 "
-                "and padding 'same'): not the official ChromBPNet architecture")
-    return f"a Keras model of other layers ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''})"
-
-
-# --------------------------------------------------------------------------
-# bpnet-lite files
-
-
-class _Stub:
-    """An object of a class the unpickler does not trust: its state is kept, none of its code runs."""
-
-    _qualname = "?"
-
-    def __new__(cls, *args, **kwargs):
-        return object.__new__(cls)
-
-    def __init__(self, *args, **kwargs):
-        self.__dict__["_args"] = args
-
-    def __setstate__(self, state):
-        if isinstance(state, tuple) and len(state) == 2:  # (dict, slots)
-            state = {**(state[0] or {}), **(state[1] or {})}
-        if isinstance(state, dict):
-            self.__dict__.update(state)
-
-
-@functools.cache
-def _stub(qualname: str) -> type:
-    return type(qualname.rsplit(".", 1)[-1], (_Stub,), {"_qualname": qualname})
-
-
-# What a pickled torch module may name and get the real thing: the
-# functions that rebuild tensors and parameters, and plain containers.
-_TRUSTED = {
-    ("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "slice"),
-    ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor"),
-    ("torch._utils", "_rebuild_parameter"), ("torch._utils", "_rebuild_parameter_with_state"),
-    ("torch", "Size"), ("torch", "device"),
-}
-
-
-def _restricted_pickle_module():
-    """A stand-in for the `pickle` module whose Unpickler trusts only `_TRUSTED` (see `read_bpnetlite`)."""
-    import pickle
-    import types
-
-    class Unpickler(pickle.Unpickler):
-        def find_class(self, module, name):
-            if (module, name) in _TRUSTED or (module == "torch" and name.endswith("Storage")):
-                return super().find_class(module, name)
-            if module == "torch" and name in ("float32", "float64", "float16", "bfloat16"):
-                return super().find_class(module, name)
-            return _stub(f"{module}.{name}")
-
-    return types.SimpleNamespace(Unpickler=Unpickler, load=lambda f, **kw: Unpickler(f, **kw).load(),
-                                 __name__="bpnet_core_restricted_pickle")
-
-
-def _attr(obj, name, default=None):
-    return obj.__dict__.get(name, default) if isinstance(obj, _Stub) else default
-
-
-def _children(obj) -> dict:
-    return dict(_attr(obj, "_modules", {}) or {})
-
-
-def _parameters(obj) -> dict:
-    return dict(_attr(obj, "_parameters", {}) or {})
-
-
-def _bpnetlite_part(path: str, key: str, module, name: str) -> tuple[Part, int]:
-    """A bpnet-lite BPNet (stub) as a Part; also its trimming."""
-    qualname = getattr(type(module), "_qualname", type(module).__name__)
-    if qualname != "bpnetlite.bpnet.BPNet":
-        raise _problem(path, key, f"a bpnet-lite model whose {name} is a {qualname}, not a bpnet-lite BPNet")
-    children = _children(module)
-    convs = _children(children.get("rconvs"))
-    layers = [convs[str(i)] for i in range(len(convs))]
-    n_layers = len(layers)
-    expected = [("iconv", children.get("iconv"), _KERNELS["first"], 1)]
-    expected += [(f"rconvs.{i}", conv, _KERNELS["dilated"], 2 ** (i + 1)) for i, conv in enumerate(layers)]
-    expected.append(("fconv", children.get("fconv"), _KERNELS["profile"], 1))
-    for label, conv, width, dilation in expected:
-        found = (tuple(_attr(conv, "kernel_size", ())), tuple(_attr(conv, "dilation", ())),
-                 tuple(_attr(conv, "padding", ())))
-        if found != ((width,), (dilation,), (dilation * (width // 2),)):
-            raise _problem(path, key, f"a bpnet-lite {name} whose {label} has kernel, dilation and padding "
-                           f"{found}; this package's BPNet needs {(width,), (dilation,), (dilation * (width // 2),)}")
-    import torch
-
-    found = {f"{label}.{parameter}": value for label in ("iconv", "fconv", "linear")
-             for parameter, value in _parameters(children.get(label)).items()}
-    found.update({f"rconvs.{i}.{parameter}": value for i, conv in enumerate(layers)
-                  for parameter, value in _parameters(conv).items()})
-    weights = {}
-    for label, value in found.items():
-        if value is None:  # a layer without a bias term
-            continue
-        if not isinstance(value, torch.Tensor):
-            raise _problem(path, key, f"a bpnet-lite {name} whose {label} is stored as "
-                           f"{getattr(type(value), '_qualname', type(value).__name__)}, not a tensor")
-        weights[label] = value.detach().float().numpy()
-    if "iconv.weight" not in weights or "linear.weight" not in weights:
-        raise _problem(path, key, f"a bpnet-lite {name} without its weights")
-    n_filters, n_outputs = weights["iconv.weight"].shape[0], weights["fconv.weight"].shape[0]
-    n_controls = int(_attr(module, "n_control_tracks", 0) or 0)
-    trimming = int(_attr(module, "trimming"))
-    # bpnet-lite's count head: features averaged (controls summed) over the
-    # output window widened by 37 bp, clipped to the input.
-    hyperparameters = dict(n_filters=n_filters, n_layers=n_layers, n_outputs=n_outputs,
-                           n_control_tracks=n_controls, profile_output_bias="fconv.bias" in weights,
-                           count_output_bias="linear.bias" in weights, trimming=trimming)
-    return Part(hyperparameters, weights), trimming
-
-
-def read_bpnetlite(path: str | os.PathLike, key: str = "model") -> Imported:
-    """A bpnet-lite model file (``torch.save(model)`` of its BPNet or ChromBPNet), without bpnetlite.
-
-    The pickle is read by an unpickler that builds only tensors, parameters
-    and plain containers; every other class (bpnet-lite's, torch's modules)
-    becomes a stub that records its state, so nothing in the file runs.
-
-    Returns
-    -------
-    Imported
-        One part (``"model"``) for a BPNet, ``"bias"`` and ``"accessibility"``
-        for a ChromBPNet; in a ChromBPNet the bias model's profile is
-        cropped to the accessibility model's output window and its count
-        head keeps its own pooling window (`BPNet`'s ``count_trimming``),
-        as bpnet-lite computes them.
-    """
-    import torch
-
-    try:
-        root = torch.load(path, map_location="cpu", pickle_module=_restricted_pickle_module(),
-                          weights_only=False)
-    except Exception as err:  # a damaged archive or pickle: torch raises many kinds
-        raise _problem(path, key, f"a bpnet-lite file that cannot be read ({err.__class__.__name__}: {err})") from None
-    qualname = getattr(type(root), "_qualname", type(root).__name__)
-    if qualname == "bpnetlite.bpnet.BPNet":
-        part, _ = _bpnetlite_part(str(path), key, root, "model")
-        return Imported({"model": part}, "bpnet-lite BPNet")
-    if qualname != "bpnetlite.chrombpnet.ChromBPNet":
-        raise _problem(path, key, f"a pickled {qualname}; bpnet-lite's BPNet and ChromBPNet are read")
-    children = _children(root)
-    bias, bias_trim = _bpnetlite_part(str(path), key, children.get("bias"), "bias model")
-    accessibility, trim = _bpnetlite_part(str(path), key, children.get("accessibility"), "accessibility model")
-    if bias_trim > trim or accessibility.hyperparameters["n_control_tracks"] or bias.hyperparameters["n_control_tracks"]:
-        raise _problem(path, key, f"a bpnet-lite ChromBPNet whose bias model trims {bias_trim} bp and "
-                       f"accessibility model {trim} bp (with controls "
-                       f"{accessibility.hyperparameters['n_control_tracks']}): cannot be combined")
-    retrim(bias, trim)
-    return Imported({"bias": bias, "accessibility": accessibility}, "bpnet-lite ChromBPNet")
 
 
 def retrim(part: Part, trimming: int, path: str = "", key: str = "model") -> None:
@@ -616,8 +260,8 @@ def retrim(part: Part, trimming: int, path: str = "", key: str = "model") -> Non
     if trimming < own:
         raise InputError(f"{path} (config key '{key}'): the model maps in_window - out_window = {2 * own} bp "
                          f"and cannot predict the wider output window of {2 * trimming} bp less than the input")
-    count_trimming = hp.pop("count_trimming", own - _PROFILE_HALF)
-    hp.update(_trimmings(trimming, count_trimming))
+    count_trimming = hp.pop("count_trimming", own - PROFILE_HALF)
+    hp.update(trimmings(trimming, count_trimming))
 
 
 # --------------------------------------------------------------------------
@@ -626,6 +270,9 @@ def retrim(part: Part, trimming: int, path: str = "", key: str = "model") -> Non
 
 def read_foreign(path: str | os.PathLike, key: str = "model") -> Imported:
     """An official Keras or a bpnet-lite model file, read into an `Imported` (see `model_file_kind`)."""
+    from .bpnetlite_models import read_bpnetlite  # the readers import this module
+    from .keras_models import read_keras
+
     kind = model_file_kind(path, key)
     if kind == "keras":
         return read_keras(path, key)
@@ -677,7 +324,7 @@ def convert(imported: Imported, path: str | os.PathLike, key: str = "model", tri
         try:
             model.load_state_dict(state)
         except RuntimeError as err:
-            raise _problem(path, key, f"weights that do not fit a BPNet ({err})") from None
+            raise unusable(path, key, f"weights that do not fit a BPNet ({err})") from None
         return model
 
     if "model" in parts:
