@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import layout
@@ -19,6 +19,7 @@ from .checks import file_problems
 from .config import (
     PIPELINE_MODELS,
     StepConfig,
+    imported_models,
     input_files,
     is_chrombpnet,
     model_paths,
@@ -58,6 +59,10 @@ class Dataset:
     warnings : tuple of str
         Likely mistakes that do not stop the run (e.g. a `model` naming a
         missing file, which means training a new one).
+    imports : dict
+        Model key -> the given file of another program (official ChromBPNet
+        Keras, bpnet-lite) that the rule ``import_model`` converts into
+        ``models[key]``.
     """
 
     name: str
@@ -67,16 +72,20 @@ class Dataset:
     trained: dict[str, str]
     stages: dict[str, StepConfig]
     warnings: tuple[str, ...] = ()
+    imports: dict[str, str] = field(default_factory=dict)
 
     def trains(self, key: str) -> bool:
         """Whether the pipeline writes its `key` model rather than using a given file."""
         return key in self.trained and self.models[key] == self.trained[key]
 
     def plan(self) -> str:
-        """One line: which models this dataset trains and which given files it uses."""
+        """One line: which models this dataset trains, which it imports and which given files it uses."""
         trained = [key for key in self.models if self.trains(key)]
-        given = [f"{key} {self.models[key]}" for key in self.models if not self.trains(key)]
+        imported = [f"{key} {self.imports[key]}" for key in self.models if key in self.imports]
+        given = [f"{key} {self.models[key]}" for key in self.models
+                 if not self.trains(key) and key not in self.imports]
         parts = ([f"trains {', '.join(trained)}"] if trained else []) + (
+            [f"imports {', '.join(imported)}"] if imported else []) + (
             [f"uses the given {', '.join(given)}"] if given else [])
         return f"{self.name} ({self.source}): {'; '.join(parts)}"
 
@@ -122,7 +131,8 @@ def load_dataset(data: dict, source: str) -> Dataset:
     if problems:
         raise problems_error(problems, source)
     return Dataset(pipeline_name(pipeline), source, is_chrombpnet(pipeline), model_paths(pipeline),
-                   trained_model_paths(pipeline), stages, tuple(_missing_model_warnings(pipeline, source)))
+                   trained_model_paths(pipeline), stages, tuple(_missing_model_warnings(pipeline, source)),
+                   imported_models(pipeline))
 
 
 def read_sheet(path: str | os.PathLike) -> list[str]:

@@ -11,6 +11,7 @@
     bpnet-core bigwig READS... --sequences FA -o PLUS.bw [MINUS.bw]   reads (BAM, fragments) to count bigWigs
     bpnet-core peaks READS... --sequences FA -o peaks.narrowPeak        MACS3 peaks from reads
     bpnet-core negatives --loci PEAKS --sequences FA -o negatives.bed  GC-matched background regions
+    bpnet-core import-model IN OUT      an official ChromBPNet Keras .h5 or bpnet-lite file as a model file
     bpnet-core schema                   print the JSON Schema of the configs
 
 `python -m bpnet_core` is the same command line.
@@ -186,6 +187,12 @@ def _peaks(args) -> None:
     call_peaks({key: value for key, value in options.items() if value is not None})
 
 
+def _import_model(args) -> None:
+    from .model_import import import_model
+
+    import_model(args.input, args.output, key=args.key, trimming=args.trimming)
+
+
 def _schema(args) -> None:
     json.dump(json_schema(), sys.stdout, indent=2, sort_keys=True)
     print()
@@ -265,6 +272,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qvalue", type=float, default=0.01, help="MACS3 -q (default 0.01)")
     p.add_argument("--genome-size", help="MACS3 -g: a number or hs/mm/ce/dm (default: the FASTA's non-N bases)")
     p.set_defaults(func=_peaks)
+
+    p = sub.add_parser("import-model", help="convert an official ChromBPNet/BPNet Keras .h5 or a bpnet-lite "
+                       ".torch model into a model file of this package")
+    p.add_argument("input", help="bias_model_scaled.h5, chrombpnet_nobias.h5, chrombpnet.h5, or a bpnet-lite "
+                   "BPNet / ChromBPNet saved with torch.save")
+    p.add_argument("output", help="the model file to write (.torch)")
+    p.add_argument("--key", default="model", choices=["model", "bias_model", "accessibility_model"],
+                   help="bias_model / accessibility_model take that part of a full ChromBPNet (default: model, "
+                   "the whole)")
+    p.add_argument("--trimming", type=int, help="crop the output window to in_window - out_window = 2 x this "
+                   "(bp); e.g. 557 for a bpnet-lite bias model used with a 2114 -> 1000 accessibility model")
+    p.set_defaults(func=_import_model, runs_models=True)
 
     p = sub.add_parser("schema", help="print the JSON Schema of every config")
     p.set_defaults(func=_schema)

@@ -26,7 +26,8 @@ RESULTS = "results"
 
 # File (or folder) -> its path under a dataset's folder. Placeholders:
 # {name} the dataset, {role} "signals" or "controls", {track} an output
-# track's index, {rule} a workflow rule, {chrom} a chromosome.
+# track's index, {rule} a workflow rule, {chrom} a chromosome, {model_key} a model
+# key (model, bias_model, accessibility_model).
 FILES = {
     # Model inputs made from raw files (`bpnet_core.config.pipeline.prepare_inputs`).
     "inputs": "inputs",
@@ -44,6 +45,9 @@ FILES = {
     "model": "fit/{name}.torch",
     "accessibility_model": "fit/{name}.accessibility.torch",
     "history": "fit/{name}.history.tsv",
+    # Given model files of other programs, converted once ({key}: the model key).
+    "imported": "imported",
+    "imported_model": "imported/{model_key}.torch",
     # ChromBPNet's checks of its two models.
     "bias_qc": "bias_qc",
     "bias_qc_ohe": "bias_qc/{name}.bias.ohe.npz",

@@ -19,7 +19,10 @@ from .precision import resolve_precision
 
 log = logging.getLogger("bpnet_core")
 
-MODEL_FORMAT_VERSION = 1
+# Version 2: a BPNet may store `count_trimming` (models imported from the
+# official ChromBPNet, whose count head averages a wider window). Files
+# without it are written as version 1, which every version reads.
+MODEL_FORMAT_VERSION = 2
 
 # What `torch.load(path, map_location="cpu", weights_only=True)` raises for a
 # file that is not a whole torch file of plain data: random bytes or another
@@ -67,6 +70,15 @@ class BPNet(nn.Module):
         Whether the heads have a bias term.
     trimming : int
         Bases cut from each side of the input to give the output window.
+    count_trimming : int, optional
+        Bases cut from each side of the input to give the window the count
+        head averages the features (and sums the controls) over. None: the
+        output window widened by 37 bp on each side (``trimming - 37``), as
+        this package and bpnet-lite train. The official ChromBPNet averages
+        every position its unpadded convolutions compute
+        (``receptive_field_half_width(n_layers) - 37`` bp from each edge),
+        which differs when the trimming exceeds the receptive field, as for
+        its 4-layer bias model at 2114 -> 1000 bp (40 instead of 520).
 
     Attributes
     ----------
@@ -80,15 +92,18 @@ class BPNet(nn.Module):
 
     def __init__(self, n_filters: int = 64, n_layers: int = 8, n_outputs: int = 2,
                  n_control_tracks: int = 0, profile_output_bias: bool = True,
-                 count_output_bias: bool = True, trimming: int = 557):
+                 count_output_bias: bool = True, trimming: int = 557, count_trimming: int | None = None):
         super().__init__()
         self.hyperparameters = dict(
             n_filters=n_filters, n_layers=n_layers, n_outputs=n_outputs,
             n_control_tracks=n_control_tracks, profile_output_bias=profile_output_bias,
             count_output_bias=count_output_bias, trimming=trimming,
         )
+        if count_trimming is not None:  # stored only when set: other files stay version 1
+            self.hyperparameters["count_trimming"] = count_trimming
         self.n_control_tracks = n_control_tracks
         self.trimming = trimming
+        self.count_trimming = trimming - _PROFILE_HALF if count_trimming is None else count_trimming
         self.iconv = nn.Conv1d(4, n_filters, kernel_size=21, padding=_FIRST_HALF)
         self.irelu = nn.ReLU()
         self.rconvs = nn.ModuleList(
@@ -138,7 +153,7 @@ class BPNet(nn.Module):
         y_counts : torch.Tensor, shape (N, 1)
             Predicted log(1 + total counts) over all tracks.
         """
-        fast = self.fast_path and self.trimming >= self.reach
+        fast = self.fast_path and self.trimming >= self.reach and self.count_trimming >= self.reach - _PROFILE_HALF
         forward = self.forward_fast if fast else self.forward_reference
         if not self.bf16:
             return forward(X, X_ctl)
@@ -154,8 +169,9 @@ class BPNet(nn.Module):
         """
         start, end = self.trimming, X.shape[2] - self.trimming
         # The count head pools the output window widened by the profile
-        # kernel's half-width, clipped to the input when trimming < 37.
-        lo, hi = max(start - _PROFILE_HALF, 0), min(end + _PROFILE_HALF, X.shape[2])
+        # kernel's half-width (or `count_trimming`), clipped to the input
+        # when trimming < 37.
+        lo, hi = max(self.count_trimming, 0), min(X.shape[2] - self.count_trimming, X.shape[2])
         h = self.irelu(self.iconv(X))
         for conv, relu in zip(self.rconvs, self.rrelus):
             h = h + relu(conv(h))
@@ -194,8 +210,12 @@ class BPNet(nn.Module):
         unpadded Conv1d 2.8x and 2.3x, and an im2col matmul 2.5x and 1.6x.
         """
         # Crop what no output position can see, so that unpadded
-        # convolutions end exactly on the output window.
-        excess = self.trimming - self.reach
+        # convolutions end exactly on the widest window needed: the profile
+        # head's input (the output window widened by _PROFILE_HALF on each
+        # side) or the count head's pooling window, when that is wider.
+        profile_edge = self.trimming - _PROFILE_HALF
+        first = min(profile_edge, self.count_trimming)
+        excess = first - (self.reach - _PROFILE_HALF)
         if excess:
             X = X[:, :, excess:X.shape[2] - excess]
             X_ctl = None if X_ctl is None else X_ctl[:, :, excess:X_ctl.shape[2] - excess]
@@ -205,17 +225,25 @@ class BPNet(nn.Module):
             d = conv.dilation[0]
             h = h[:, :, :, d:h.shape[3] - d] + relu(
                 F.conv2d(h, conv.weight.unsqueeze(2), conv.bias, dilation=(1, d)))
-        # h now spans the output window widened by _PROFILE_HALF on each
-        # side: the profile head's input and the count head's pooling window.
-        pooled = h.mean(dim=(2, 3))
+        # h spans the input less `first` on each side; the profile head and
+        # the count head each take their window of it (all of it by default).
+        pool_crop, profile_crop = self.count_trimming - first, profile_edge - first
+        pooled = _crop(h, pool_crop).mean(dim=(2, 3))
+        h = _crop(h, profile_crop)
         if self.n_control_tracks:
             if X_ctl is None:
                 raise ValueError("this model was trained with control tracks; pass X_ctl")
-            ctl = X_ctl[:, :, self.reach - _PROFILE_HALF:X_ctl.shape[2] - self.reach + _PROFILE_HALF]
+            X_ctl = X_ctl[:, :, self.reach - _PROFILE_HALF:X_ctl.shape[2] - self.reach + _PROFILE_HALF]
+            ctl = _crop(X_ctl, profile_crop)
             h = torch.cat([h, ctl.unsqueeze(2).contiguous(memory_format=torch.channels_last)], dim=1)
-            pooled = torch.cat([pooled, torch.log1p(ctl.sum(dim=(1, 2))).unsqueeze(1)], dim=1)
+            pooled = torch.cat([pooled, torch.log1p(_crop(X_ctl, pool_crop).sum(dim=(1, 2))).unsqueeze(1)], dim=1)
         y_profile = F.conv2d(h, self.fconv.weight.unsqueeze(2), self.fconv.bias).squeeze(2)
         return y_profile, self.linear(pooled)
+
+
+def _crop(x: torch.Tensor, n: int) -> torch.Tensor:
+    """`x` without `n` positions at each end of its last axis."""
+    return x[..., n:x.shape[-1] - n] if n else x
 
 
 class ChromBPNet(nn.Module):
@@ -321,9 +349,12 @@ def save_model(model: BPNet | ChromBPNet, path: str | os.PathLike, metadata: dic
     metadata : dict, optional
         Plain data stored alongside (training config, signal names, ...).
     """
+    # Version 1 unless the file needs version 2's `count_trimming`, so that
+    # older versions of this package read every file they can.
+    version = 2 if any("count_trimming" in m.hyperparameters for m in model.modules() if isinstance(m, BPNet)) else 1
     payload = {
         "format": _FORMAT_OF[type(model)],
-        "format_version": MODEL_FORMAT_VERSION,
+        "format_version": version,
         "hyperparameters": dict(model.hyperparameters),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "metadata": metadata or {},
@@ -336,16 +367,24 @@ def load_model(path: str | os.PathLike, key: str = "model", device: str | torch.
                ) -> BPNet | ChromBPNet:
     """Load a model saved by `save_model` (either architecture), in eval mode.
 
-    The file's metadata is on ``model.metadata``.
+    The file's metadata is on ``model.metadata``. An official ChromBPNet/BPNet
+    Keras file or a bpnet-lite file is converted as it is read
+    (`bpnet_core.model_import`; the workflow converts such files once, with
+    its rule ``import_model``).
 
     Raises
     ------
     InputError
-        When the file is missing or is not a model of this package.
+        When the file is missing or is not a model of this package nor one
+        it can import.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: model file not found (config key '{key}')")
+    from .model_import import FOREIGN_KINDS, load_foreign, model_file_kind  # it imports this module
+
+    if model_file_kind(path, key) in FOREIGN_KINDS:
+        return load_foreign(path, key).to(device).eval()
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except NOT_A_TORCH_FILE as err:

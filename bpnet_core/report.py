@@ -232,7 +232,9 @@ def _central_logo(scores: np.ndarray, one_hot: np.ndarray, center: int) -> tuple
     return scores[window], sequence, center - one_hot.shape[-1] // 2 + window.start
 
 
-def _examples(results_dir: Path, name: str, model_path: Path) -> str | None:
+def _examples(results_dir: Path, name: str, model_path: Path, signals: list[str] | None = None) -> str | None:
+    """The example loci; `signals` (the evaluate stage's) stand in for the model's own record of its
+    signals, which a model imported from another program does not have."""
     needed = [layout.under(results_dir, key, name) for key in ("attributed_loci", "attr", "ohe", "profile", "counts")]
     needed.append(model_path)
     if not all(path.is_file() for path in needed):
@@ -254,7 +256,10 @@ def _examples(results_dir: Path, name: str, model_path: Path) -> str | None:
         return '<p class="missing">No attributed locus has a prediction.</p>'
 
     model = load_model(needed[5])
-    signals = [_resolve(path, results_dir) for path in model.metadata["signals"]]
+    signals = [_resolve(path, results_dir) for path in model.metadata.get("signals") or signals or []]
+    if not signals:
+        return '<p class="missing">The model does not say which signals it predicts.</p>'
+
     observed = {row.locus: _observed(signals, row.chrom, int(row.start), int(row.end))
                 for row in matched.itertuples()}
     matched["observed_total"] = matched["locus"].map(lambda locus: observed[locus].sum())
@@ -581,7 +586,8 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
          "the accessibility model was not checked" if chrombpnet else None, lambda: _bias_free(results_dir)),
         ("performance", "Performance", "the evaluate stage did not run", lambda: _performance(results_dir, name)),
         ("examples", "Example loci", "the predict or attribute stage did not run",
-         lambda: _examples(results_dir, name, model_path)),
+         lambda: _examples(results_dir, name, model_path,
+                           ((config_params or {}).get("evaluate") or {}).get("signals"))),
         ("motifs", "Motifs", "the TF-MoDISco stage did not run", lambda: _motifs(results_dir, names)),
         ("motif_hits", "Motif instances", None, lambda: _motif_hits(results_dir, name, names)),
         ("marginalization", "Marginalization", "the marginalize stage did not run",

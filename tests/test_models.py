@@ -7,7 +7,15 @@ import pytest
 import torch
 
 from bpnet_core.errors import InputError
-from bpnet_core.models import BPNet, ChromBPNet, load_model, receptive_field_half_width, save_model, set_compute
+from bpnet_core.models import (
+    MODEL_FORMAT_VERSION,
+    BPNet,
+    ChromBPNet,
+    load_model,
+    receptive_field_half_width,
+    save_model,
+    set_compute,
+)
 
 from conftest import fast_and_reference_outputs
 
@@ -221,6 +229,33 @@ def test_fast_path_gives_the_reference_outputs_and_gradients(n_layers, trimming,
         torch.testing.assert_close(fast, reference, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("count_trimming, n_controls", [
+    (16, 2),   # the official ChromBPNet's: every position the unpadded stack computes (wider than 33)
+    (24, 0),   # between that and the profile head's window
+    (45, 2),   # narrower than the profile head's window
+])
+def test_fast_path_with_a_count_pooling_window_of_its_own(count_trimming, n_controls):
+    """`count_trimming` (models imported from the official ChromBPNet): fast = reference, in float64,
+    and the count head averages exactly its window."""
+    model = _model(n_filters=8, n_layers=2, n_outputs=2, n_control_tracks=n_controls, trimming=70,
+                   count_trimming=count_trimming)
+    length = 2 * 70 + 40
+    X = _one_hot(3, length, dtype=torch.float64)
+    X_ctl = torch.rand(3, n_controls, length, dtype=torch.float64) * 5 if n_controls else None
+    outputs = fast_and_reference_outputs(model, X, X_ctl)
+    for fast, reference in zip(outputs["fast"], outputs["reference"]):
+        torch.testing.assert_close(fast, reference, rtol=1e-9, atol=1e-9)
+    capture = _Capture(model)
+    with torch.no_grad():
+        model.forward_reference(X, X_ctl)
+    h = capture.seen["fconv"][:, :8]
+    expected = h[:, :, count_trimming:length - count_trimming].mean(dim=2)
+    torch.testing.assert_close(capture.seen["linear"][:, :8], expected)
+    if n_controls:
+        total = X_ctl[:, :, count_trimming:length - count_trimming].sum(dim=(1, 2))
+        torch.testing.assert_close(capture.seen["linear"][:, 8], torch.log1p(total))
+
+
 def test_fast_path_switch_and_fallback():
     torch.manual_seed(0)
     model = BPNet(n_filters=8, n_layers=2, n_outputs=1, trimming=53).eval()
@@ -351,7 +386,8 @@ def test_load_newer_format_and_wrong_weights(tmp_path):
     save_model(model, path)
     payload = torch.load(path, weights_only=True)
 
-    newer = dict(payload, format_version=payload["format_version"] + 1)
+    assert payload["format_version"] == 1  # version 2 only for a model with `count_trimming`
+    newer = dict(payload, format_version=MODEL_FORMAT_VERSION + 1)
     torch.save(newer, tmp_path / "newer.torch")
     with pytest.raises(InputError, match="newer bpnet_core") as err:
         load_model(tmp_path / "newer.torch")

@@ -25,13 +25,15 @@ Which file holds what (everything public is importable from here):
   `detect_kind`, `parse_config`, `load_config`).
 - `pipeline`: how a pipeline's keys reach its stages (`pipeline_stages`,
   `planned_stages`, `bias_fit_config`), its input stages (`prepare_inputs`,
-  `input_files`) and its model files (`model_paths`, `trained_model_paths`).
+  `input_files`) and its model files (`model_paths`, `trained_model_paths`,
+  `imported_models`).
 - `schema`: the JSON Schema of all configs (`json_schema`).
 """
 
 from .loading import detect_kind, load_config, parse_config, read_config
 from .pipeline import (
     bias_fit_config,
+    imported_models,
     input_files,
     is_chrombpnet,
     model_path,
@@ -82,7 +84,7 @@ __all__ = [
     "ChromBPNetPipelineConfig", "EvaluateConfig", "FitConfig", "MarginalizeConfig",
     "ModelStepConfig", "ModiscoMotifsConfig", "ModiscoReportConfig", "MotifHitsConfig", "NegativesConfig", "Paths",
     "PeakCallingConfig", "Precision", "PredictConfig", "ReadsConfig", "StageParams", "StepConfig",
-    "VariantsConfig", "WindowedConfig", "as_step_config", "bias_fit_config", "detect_kind", "input_files", "is_chrombpnet",
+    "VariantsConfig", "WindowedConfig", "as_step_config", "bias_fit_config", "detect_kind", "imported_models", "input_files", "is_chrombpnet",
     "json_schema", "load_config", "model_path", "model_paths", "parse_config", "pipeline_name",
     "pipeline_stages", "planned_stages", "prepare_inputs", "problems_error", "read_config",
     "trained_model_paths",

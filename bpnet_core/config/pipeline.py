@@ -141,7 +141,10 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
         where the user wrote it.
     """
     config, inputs = prepare_inputs(config, source=source)
-    paths = model_paths(config)
+    try:
+        paths = model_paths(config)
+    except InputError as err:  # a given model file that cannot be used
+        raise InputError(f"{source}: {err}") from None
     trained = trained_model_paths(config)
     models = _stage_models(config)
     merged, origin = {}, {}
@@ -392,8 +395,11 @@ def model_paths(config: StepConfig, results: str = layout.RESULTS) -> dict[str, 
     """The model files of a pipeline: given ones that exist, else trained ones.
 
     The rule, for each of the pipeline's model keys: if it names a file
-    that exists, that file is used as is; otherwise (null, or a file that
-    does not exist yet) the pipeline writes one under ``<results>/<name>/``.
+    that exists, that file is used as is, or, when it is a model file of
+    another program (an official ChromBPNet/BPNet Keras ``.h5``, a
+    bpnet-lite ``.torch``; see `imported_models`), its conversion
+    ``<results>/<name>/imported/<key>.torch``; otherwise (null, or a file
+    that does not exist yet) the pipeline writes one under ``<results>/<name>/``.
 
     - BPNet: ``model`` -> ``fit/<name>.torch``.
     - ChromBPNet: ``bias_model`` -> ``bias_fit/<name>.bias.torch``;
@@ -407,9 +413,36 @@ def model_paths(config: StepConfig, results: str = layout.RESULTS) -> dict[str, 
     -------
     dict
         ``model``, plus ``bias_model`` and ``accessibility_model`` for ChromBPNet.
+
+    Raises
+    ------
+    InputError
+        For a given file that is another program's model but cannot be
+        used (damaged, or an architecture this package does not have).
     """
-    return {key: (given if (given := getattr(config, key)) and Path(given).is_file() else path)
+    imports = imported_models(config, results)
+    name = pipeline_name(config)
+    return {key: (layout.path("imported_model", name, results, model_key=key) if key in imports
+                  else given if (given := _given_model(config, key)) else path)
             for key, path in trained_model_paths(config, results).items()}
+
+
+def _given_model(config: StepConfig, key: str) -> str | None:
+    """The file `key` names, when it exists."""
+    given = getattr(config, key)
+    return given if given and Path(given).is_file() else None
+
+
+def imported_models(config: StepConfig, results: str = layout.RESULTS) -> dict[str, str]:
+    """Model key -> the given file of another program that the pipeline converts (rule ``import_model``).
+
+    Told by the file's content (`bpnet_core.model_import.model_file_kind`),
+    which also checks that it can be converted.
+    """
+    from ..model_import import FOREIGN_KINDS, model_file_kind  # torch-free
+
+    return {key: given for key in trained_model_paths(config, results)
+            if (given := _given_model(config, key)) and model_file_kind(given, key) in FOREIGN_KINDS}
 
 
 def trained_model_paths(config: StepConfig, results: str = layout.RESULTS) -> dict[str, str]:

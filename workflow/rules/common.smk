@@ -83,6 +83,8 @@ ASSEMBLES_CHROMBPNET = _names(
     lambda d: d.chrombpnet and d.trains("model") and not d.trains("accessibility_model"))
 EXTRACTS_BIAS = _names(lambda d: d.chrombpnet and d.trains("bias_model") and not d.trains("model"))
 FITS_BIAS = _names(lambda d: d.chrombpnet and d.trains("bias_model") and d.trains("model"))
+# Datasets given a model file of another program, converted once (import_model).
+IMPORTS = _names(lambda d: d.imports)
 # Datasets whose config names raw files or leaves inputs out (see inputs.smk).
 CONVERTS_READS = _names(lambda d: {"signals_bigwig", "controls_bigwig"} & d.stages.keys())
 CALLS_PEAKS = _names(lambda d: "call_peaks" in d.stages)
@@ -93,6 +95,7 @@ wildcard_constraints:
     name="|".join(re.escape(name) for name in DATASETS),
     track=r"\d+",
     chrom=r"[^/]+",
+    model_key="model|bias_model|accessibility_model",
     batch=re.escape(BATCH or "") or "(?!)",
 
 
@@ -134,6 +137,21 @@ def stage_value(stage, key):
 def model_file(key):
     """Input function: the file of a dataset's `key` model (given or trained)."""
     return lambda wildcards: DATASETS[wildcards.name].models[key]
+
+
+def imported_model_source(wildcards):
+    """Input function: the given file of another program that becomes a dataset's {model_key} model."""
+    return DATASETS[wildcards.name].imports[wildcards.model_key]
+
+
+def import_trimming(wildcards):
+    """Params function: the trimming a given bias model's output is cropped to (the ChromBPNet
+    fit's, which the accessibility model has), or None: the model's own."""
+    dataset = DATASETS[wildcards.name]
+    if not (dataset.chrombpnet and wildcards.model_key == "bias_model"):
+        return None
+    fit = dataset.stages["fit"]
+    return (fit.in_window - fit.out_window) // 2
 
 
 def _fasta(wildcards, stage):

@@ -1,3 +1,23 @@
+# A given model file of another program (an official ChromBPNet/BPNet Keras
+# .h5, a bpnet-lite .torch) is converted once; every stage reads the
+# converted file (see model_paths).
+rule import_model:
+    wildcard_constraints:
+        name=IMPORTS,
+    input:
+        imported_model_source,
+    output:
+        layout.path("imported_model"),
+    params:
+        trimming=import_trimming,
+    log:
+        layout.log("import_model.{model_key}"),
+    conda:
+        "../envs/bpnet_core.yaml"
+    script:
+        "../scripts/import_model.py"
+
+
 rule fit_model:
     wildcard_constraints:
         name=BPNET,
