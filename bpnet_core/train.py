@@ -29,6 +29,21 @@ log = logging.getLogger(__name__)
 
 # Reference setting (bpnet-lite, official BPNet): clip gradients at norm 1.
 _MAX_GRAD_NORM = 1.0
+#: The cosine schedule decays the learning rate to this fraction of `lr`.
+COSINE_FLOOR = 0.1
+
+
+def learning_rate(config: FitConfig, iteration: int, iterations: int) -> float:
+    """The learning rate of training step `iteration` of `iterations` (max_epochs x batches per epoch).
+
+    ``constant``: `lr` throughout. ``cosine``: from `lr` down to
+    `COSINE_FLOOR` x `lr` along half a cosine, then held there.
+    """
+    if config.lr_schedule == "constant":
+        return config.lr
+    progress = min(iteration / max(iterations, 1), 1.0)
+    return config.lr * (COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress)))
+
 
 
 def _validate(model, windows, config, device) -> dict[str, float]:
@@ -80,6 +95,10 @@ class _TrainingRun:
         return self.elapsed_before + time.perf_counter() - self.started
 
     def step(self, X, X_ctl, y, profile_rows=None) -> None:
+        # A function of the iteration alone: a resumed run continues the schedule.
+        rate = learning_rate(self.config, self.iteration, self.config.max_epochs * len(self.sampler))
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
         X, y = X.to(self.device), y.to(self.device)
         X_ctl = None if X_ctl is None else X_ctl.to(self.device)
         y_profile, y_counts = self.model(X, X_ctl)
@@ -103,6 +122,7 @@ class _TrainingRun:
                "train_profile_loss": self.running[1] / n if n else math.nan,
                "train_count_loss": self.running[2] / n if n else math.nan,
                **_validate(self.model, self.valid, self.config, self.device),
+               "lr": self.optimizer.param_groups[0]["lr"],
                "elapsed_s": elapsed, "examples_per_s": self.examples / max(elapsed, 1e-9)}
         # With the count level set after training (the refit), the level's
         # oscillation from batch to batch must not pick the checkpoint: the
@@ -207,7 +227,8 @@ def train_model(model: torch.nn.Module, sampler: TrainingSampler, valid: Windows
     """Train `model` (its parameters that require gradients) and keep the best state.
 
     The loss is profile multinomial NLL + `alpha` x MSE of log(1 + total
-    counts), optimised by AdamW with `lr` and gradients clipped at norm 1.
+    counts), optimised by AdamW with `lr` (on `lr_schedule`, see
+    `learning_rate`) and gradients clipped at norm 1.
     With `mask_background_profiles`, the profile loss is over the rows the
     sampler draws every epoch (the peaks) only, as bpnet-lite's BPNet does.
     Validation is every `validation_iter` batches and once at the end; the

@@ -142,6 +142,9 @@ class FitConfig(WindowedConfig):
     # training peaks (features fixed); see bpnet_core.train.refit_count_head.
     # The bias model of ChromBPNet is shifted instead, as the official recipe does.
     refit_count_head: bool = True
+    # Extension: the learning rate over training: `constant` (`lr`), or
+    # `cosine` (from `lr` to lr / 10 over `max_epochs`); see bpnet_core.train.learning_rate.
+    lr_schedule: Literal["constant", "cosine"] = "cosine"
 
     @model_validator(mode="after")
     def _check_fit(self):
