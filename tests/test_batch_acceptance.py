@@ -28,6 +28,11 @@ def test_batch_summary_has_each_dataset_with_metrics_and_motifs(summary):
         assert table.loc[name, "motif1_seqlets"] >= table.loc[name, "motif2_seqlets"] > 0
     # The BPNet demo's motif database names the planted motifs.
     assert isinstance(table.loc["demo", "motif1_match"], str) and table.loc["demo", "motif1_match"]
+    # Fi-NeMo's hits per pattern (the BPNet demo calls them; the ATAC demo does not).
+    counts = pd.read_csv(summary.parent / "demo" / "motif_hits" / "demo.hit_counts.tsv", sep="\t")
+    assert table.loc["demo", "motif_hits"] == counts["hits"].sum() > 0
+    assert table.loc["demo", "motif1_hits"] == counts.set_index("pattern")["hits"].get(table.loc["demo", "motif1"], 0)
+    assert pd.isna(table.loc["demo_atac", "motif_hits"])
     # ChromBPNet datasets say whether their accessibility model is bias-free.
     assert table.loc["demo_atac", "bias_free"] == "yes" and pd.isna(table.loc["demo", "bias_free"])
     assert table.loc["demo_atac", "bias_qc"] == "passed" and pd.isna(table.loc["demo", "bias_qc"])
