@@ -67,6 +67,7 @@ def pipeline_config(data: Path, name: str, epochs: int) -> dict:
         "attribute_parameters": {"chroms": TRAINING + VALIDATION + TEST, "n_shuffles": 10, "batch_size": 8},
         "modisco_motifs_parameters": {"n_seqlets": 5000, "window": 400},
         "modisco_report_parameters": {"motifs": str(data / FILES["motifs"])},
+        "motif_hits_parameters": {},
         # Motifs inserted into the drawn background regions of the validation
         # chromosome (the held-out one has none: they come from training and
         # validation chromosomes).
@@ -202,6 +203,10 @@ def report(results: Path, name: str, fragments: Path | None = None) -> None:
                       "motif_delta_log_counts"]))
         print("\nTF-MoDISco patterns of the accessibility (bias-free) model (bias_free_qc/qc.json):")
         _patterns(free["patterns"])
+    hit_counts = folder / "motif_hits" / f"{name}.hit_counts.tsv"
+    if hit_counts.is_file():
+        print(f"\nFi-NeMo motif hits in the attributed peaks (motif_hits/{name}.hit_counts.tsv):")
+        print(_table(hit_counts))
     summary = folder / "marginalize" / "summary.tsv"
     if summary.is_file():
         frame = pd.read_csv(summary, sep="\t").sort_values("delta_log_counts", ascending=False)

@@ -13,10 +13,12 @@ own hit calling and report, then writes the pipeline's tables:
 - ``hits.tsv``: one row per hit (both strands of a palindrome are one
   hit): chrom, start, end (0-based, the trimmed motif), pattern, motif
   (the best database match when the TF-MoDISco report found one at
-  q < `MAX_MATCH_QVALUE`, else the pattern), strand, coefficient,
+  q < `MAX_MATCH_QVALUE`, else the pattern), motif_name (the match's name
+  in the motif database, e.g. RSC3 for MA0374.2; empty without one), strand, coefficient,
   similarity, importance, region (chrom:start-end of the window) and
   summit_offset (hit centre minus the window's centre, bp);
-- ``hits.bed``: BED6+1 of the same (score: 1000 x similarity), the region last;
+- ``hits.bed``: BED6+1 of the same (name: motif_name, else motif; score:
+  1000 x similarity), the region last;
 - ``hit_counts.tsv``: per pattern, hits and regions with a hit;
 - ``cooccurrence.tsv``: regions holding both of two patterns;
 - ``hit_positions.png``: where hits fall around the summits.
@@ -40,14 +42,14 @@ import pandas as pd
 
 from .config import MotifHitsConfig, as_step_config
 from .errors import InputError
-from .io import atomic_output, write_tsv
+from .io import atomic_output, meme_names, write_tsv
 
 log = logging.getLogger(__name__)
 
 #: A pattern is named after its best database match when the match has q below this.
 MAX_MATCH_QVALUE = 0.05
 #: Columns of ``hits.tsv``.
-HIT_COLUMNS = ["chrom", "start", "end", "pattern", "motif", "strand", "coefficient", "similarity",
+HIT_COLUMNS = ["chrom", "start", "end", "pattern", "motif", "motif_name", "strand", "coefficient", "similarity",
                "importance", "region", "summit_offset"]
 
 
@@ -185,8 +187,12 @@ def run_finemo(sequences: np.ndarray, contributions: np.ndarray, regions: pd.Dat
     return folder / "hits.tsv"
 
 
-def hits_table(finemo_hits: str | os.PathLike, regions: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
+def hits_table(finemo_hits: str | os.PathLike, regions: pd.DataFrame, names: Mapping[str, str],
+               motif_names: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The pipeline's hit table from Fi-NeMo's ``hits.tsv``: one row per hit.
+
+    `names` maps patterns to their database match, `motif_names` database
+    IDs to TF names (`bpnet_core.io.meme_names`).
 
     A palindromic pattern fits both strands at one place: those are one hit
     (the strand of the larger coefficient). Columns: `HIT_COLUMNS`, rows
@@ -203,6 +209,7 @@ def hits_table(finemo_hits: str | os.PathLike, regions: pd.DataFrame, names: Map
         "start": raw["start"].to_numpy(), "end": raw["end"].to_numpy(),
         "pattern": raw["motif_name"].to_numpy(),
         "motif": [names.get(p, p) for p in raw["motif_name"]],
+        "motif_name": [(motif_names or {}).get(names.get(p, ""), "") for p in raw["motif_name"]],
         "strand": raw["strand"].to_numpy(),
         "coefficient": raw["hit_coefficient_global"].to_numpy(),
         "similarity": raw["hit_similarity"].to_numpy(),
@@ -234,9 +241,10 @@ def cooccurrence(hits: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_bed(hits: pd.DataFrame, path: str | os.PathLike) -> None:
-    """BED6 + region: chrom, start, end, motif, 1000 x similarity, strand, region."""
+    """BED6 + region: chrom, start, end, motif name (else motif), 1000 x similarity, strand, region."""
+    named = hits["motif_name"].fillna("").astype(str)
     bed = pd.DataFrame({"chrom": hits["chrom"], "start": hits["start"], "end": hits["end"],
-                        "name": hits["motif"], "score": (1000 * hits["similarity"].clip(0, 1)).round().astype(int),
+                        "name": named.where(named != "", hits["motif"]).str.replace(" ", "_"), "score": (1000 * hits["similarity"].clip(0, 1)).round().astype(int),
                         "strand": hits["strand"], "region": hits["region"]})
     with atomic_output(path) as tmp:
         bed.to_csv(tmp, sep="\t", header=False, index=False)
@@ -255,7 +263,8 @@ def plot_positions(hits: pd.DataFrame, region_width: int, path: str | os.PathLik
     for pattern in order:
         rows = hits[hits["pattern"] == pattern]
         counts, edges = np.histogram(rows["summit_offset"], bins=bins)
-        ax.step(edges[:-1], counts, where="post", label=f"{rows['motif'].iloc[0]} ({len(rows)})")
+        label = rows["motif_name"].iloc[0] or rows["motif"].iloc[0]
+        ax.step(edges[:-1], counts, where="post", label=f"{label} ({len(rows)})")
     ax.set_xlabel("hit centre - summit (bp)")
     ax.set_ylabel("hits")
     if len(order):
@@ -269,7 +278,8 @@ def plot_positions(hits: pd.DataFrame, region_width: int, path: str | os.PathLik
 def call_motif_hits(config: MotifHitsConfig | Mapping[str, Any], ohe_path: str | os.PathLike,
                     attr_path: str | os.PathLike, loci_path: str | os.PathLike,
                     modisco_h5: str | os.PathLike, outputs: Mapping[str, str | os.PathLike],
-                    report_table: str | os.PathLike | None = None) -> dict[str, int]:
+                    report_table: str | os.PathLike | None = None,
+                    motifs_meme: str | os.PathLike | None = None) -> dict[str, int]:
     """Motif hits of the TF-MoDISco patterns in the attributed regions (see the module's docstring).
 
     Parameters
@@ -284,6 +294,8 @@ def call_motif_hits(config: MotifHitsConfig | Mapping[str, Any], ohe_path: str |
         ``positions`` (PNG) and ``finemo`` (Fi-NeMo's folder).
     report_table : path, optional
         The TF-MoDISco report's ``motifs.tsv``, to name patterns by their match.
+    motifs_meme : path, optional
+        The report's motif database, for the TF names of the matches.
 
     Returns
     -------
@@ -300,7 +312,8 @@ def call_motif_hits(config: MotifHitsConfig | Mapping[str, Any], ohe_path: str |
     try:
         if n_patterns(modisco_h5):
             finemo_hits = run_finemo(sequences, contributions, regions, modisco_h5, config, staging)
-            hits = hits_table(finemo_hits, regions, pattern_names(report_table))
+            hits = hits_table(finemo_hits, regions, pattern_names(report_table),
+                              meme_names(motifs_meme) if motifs_meme else None)
         else:
             log.warning("TF-MoDISco found no pattern in %s: no motif hits", modisco_h5)
             hits = pd.DataFrame(columns=HIT_COLUMNS)

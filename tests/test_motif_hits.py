@@ -80,9 +80,11 @@ def attributed(tmp_path_factory):
     outputs = {key: folder / "out" / name for key, name in [
         ("hits", "hits.tsv"), ("bed", "hits.bed"), ("counts", "counts.tsv"),
         ("cooccurrence", "cooc.tsv"), ("positions", "positions.png"), ("finemo", "finemo")]}
+    (folder / "db.meme").write_text("MEME version 4\n\nALPHABET= ACGT\n\nMOTIF AP1_like AP-1 family\n"
+                                    "letter-probability matrix: alength= 4 w= 1\n 1 0 0 0\n")
     summary = call_motif_hits({"region_width": REGION, "finemo_report": False}, folder / "ohe.npz",
                               folder / "attr.npz", folder / "loci.tsv", folder / "modisco.h5", outputs,
-                              folder / "motifs.tsv")
+                              folder / "motifs.tsv", folder / "db.meme")
     return {"folder": folder, "outputs": outputs, "planted": pd.DataFrame(planted), "sequences": sequences,
             "starts": starts, "chroms": chroms, "summary": summary}
 
@@ -123,6 +125,9 @@ def test_names_tables_and_bed(attributed):
     # Named by the report's match only where it is significant (q < 0.05).
     assert set(zip(hits["pattern"], hits["motif"])) == {("pos_patterns.pattern_0", "AP1_like"),
                                                        ("pos_patterns.pattern_1", "pos_patterns.pattern_1")}
+    # ... and by the database's TF name where it has one; the BED shows that name.
+    named = hits.set_index("pattern")["motif_name"].fillna("").groupby(level=0).first().to_dict()
+    assert named == {"pos_patterns.pattern_0": "AP-1 family", "pos_patterns.pattern_1": ""}
     counts = pd.read_csv(out["counts"], sep="\t")
     assert counts.set_index("pattern")["regions"].to_dict() == {f"pos_patterns.{p}": 12 for p in PATTERNS}
     assert (counts["fraction_of_regions"] == 1).all()
@@ -130,6 +135,7 @@ def test_names_tables_and_bed(attributed):
     assert (cooc.to_numpy() == 12).all()
     bed = pd.read_csv(out["bed"], sep="\t", header=None)
     assert bed.shape == (len(hits), 7) and bed[1].tolist() == hits["start"].tolist()
+    assert set(bed[3]) == {"AP-1_family", "pos_patterns.pattern_1"}
     assert bed[4].between(0, 1000).all()
     assert (out["finemo"] / "hits.tsv").is_file() and (out["finemo"] / "peaks_qc.tsv").is_file()
     assert out["positions"].stat().st_size > 1000

@@ -244,9 +244,14 @@ def report_inputs(wildcards):
 
 
 def motif_hits_inputs(wildcards):
-    """The TF-MoDISco report's table, when there is one: Fi-NeMo's hits are named by its matches."""
+    """The TF-MoDISco report's table and motif database, when there is one: hits are named by its matches."""
     stages = DATASETS[wildcards.name].stages
-    return {"report_table": layout.path("modisco_report_table", wildcards.name)} if "modisco_report" in stages else {}
+    if "modisco_report" not in stages:
+        return {}
+    inputs = {"report_table": layout.path("modisco_report_table", wildcards.name)}
+    if stages["modisco_report"].motifs:
+        inputs["motifs"] = stages["modisco_report"].motifs
+    return inputs
 
 
 def marginalize_inputs(wildcards):
