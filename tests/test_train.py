@@ -147,8 +147,8 @@ def test_count_head_is_refit_by_least_squares_on_the_training_loci(trained, tmp_
 def test_learning_rate_schedules(tiny_data):
     from bpnet_core.train import COSINE_FLOOR, learning_rate
 
-    cosine = FitConfig(**tiny_fit_config(tiny_data, lr=0.004))
-    assert cosine.lr_schedule == "cosine"
+    assert FitConfig(**tiny_fit_config(tiny_data)).lr_schedule == "constant"
+    cosine = FitConfig(**tiny_fit_config(tiny_data, lr=0.004, lr_schedule="cosine"))
     assert learning_rate(cosine, 0, 100) == pytest.approx(0.004)
     assert learning_rate(cosine, 50, 100) == pytest.approx(0.004 * (1 + COSINE_FLOOR) / 2)
     assert learning_rate(cosine, 100, 100) == learning_rate(cosine, 150, 100) == pytest.approx(0.004 * COSINE_FLOOR)
@@ -158,16 +158,17 @@ def test_learning_rate_schedules(tiny_data):
     assert {learning_rate(constant, i, 100) for i in (0, 50, 150)} == {0.004}
 
 
-def test_training_follows_the_schedule(trained):
+def test_training_follows_the_schedule(tiny_data, tmp_path):
     """The history's learning rate is the schedule's at each validation's last step."""
-    from bpnet_core.train import learning_rate
+    from bpnet_core.train import COSINE_FLOOR, learning_rate
 
-    config, out, _ = trained
-    history = pd.read_csv(out / "a.history.tsv", sep="\t")
+    config = FitConfig(**tiny_fit_config(tiny_data, max_epochs=3, validation_iter=5, lr_schedule="cosine",
+                                         early_stopping=None))
+    fit_model(config, tmp_path / "a.torch", tmp_path / "a.history.tsv")
+    history = pd.read_csv(tmp_path / "a.history.tsv", sep="\t")
     steps = history[history["iteration"] > 0]
-    # Trained to the end (no early stop): the last iteration is max_epochs x batches per epoch.
     assert history["epoch"].max() == config.max_epochs
-    total = int(history["iteration"].max())
+    total = int(history["iteration"].max())  # max_epochs x batches per epoch
     expected = [learning_rate(config, i - 1, total) for i in steps["iteration"]]
     assert steps["lr"].tolist() == pytest.approx(expected, rel=1e-5)  # the TSV keeps 6 digits
-    assert steps["lr"].iloc[-1] == pytest.approx(config.lr * 0.1, rel=0.05)
+    assert steps["lr"].iloc[0] > steps["lr"].iloc[-1] == pytest.approx(config.lr * COSINE_FLOOR, rel=0.05)

@@ -144,7 +144,7 @@ class FitConfig(WindowedConfig):
     refit_count_head: bool = True
     # Extension: the learning rate over training: `constant` (`lr`), or
     # `cosine` (from `lr` to lr / 10 over `max_epochs`); see bpnet_core.train.learning_rate.
-    lr_schedule: Literal["constant", "cosine"] = "cosine"
+    lr_schedule: Literal["constant", "cosine"] = "constant"
 
     @model_validator(mode="after")
     def _check_fit(self):
