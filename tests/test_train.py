@@ -171,4 +171,5 @@ def test_training_follows_the_schedule(tiny_data, tmp_path):
     total = int(history["iteration"].max())  # max_epochs x batches per epoch
     expected = [learning_rate(config, i - 1, total) for i in steps["iteration"]]
     assert steps["lr"].tolist() == pytest.approx(expected, rel=1e-5)  # the TSV keeps 6 digits
-    assert steps["lr"].iloc[0] > steps["lr"].iloc[-1] == pytest.approx(config.lr * COSINE_FLOOR, rel=0.05)
+    assert steps["lr"].is_monotonic_decreasing
+    assert config.lr * COSINE_FLOOR < steps["lr"].iloc[-1] < 2 * config.lr * COSINE_FLOOR < steps["lr"].iloc[0]
