@@ -11,7 +11,7 @@ CORES ?= 2
 # Override for another build, e.g. make TORCH='torch==2.13.0 --index-url ...'.
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo demo-data demo-atac demo-atac-data demo-raw demo-raw-data test lint schema benchmark-batch benchmark-reads benchmark-speed benchmark-accuracy acceptance-real clean
+.PHONY: install demo demo-data demo-atac demo-atac-data demo-raw demo-raw-data test lint schema benchmark-batch benchmark-reads benchmark-speed benchmark-accuracy benchmark-motif-hits acceptance-real clean
 
 install: $(VENV)/.installed
 
@@ -100,6 +100,10 @@ benchmark-reads: install
 benchmark-speed: install
 	$(BIN)/pip install --quiet --no-deps bpnet-lite==1.1.0
 	$(BIN)/python benchmarks/speed.py
+
+# Motif hits of `make demo`'s run against the planted instances (run make demo first).
+benchmark-motif-hits: install
+	$(BIN)/python benchmarks/motif_hits.py --results results/demo --data resources/demo
 
 # Held-out accuracy against bpnet-lite, trained to the end on the same data,
 # config and seeds (3 seeds x 2 datasets x 3 trainings), about 2 hours on 2 cores.
