@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import layout, pages
 from .chrombpnet import MIN_BIAS_INSERTIONS
-from .config import RUNTIME_KEYS, parse_config, pipeline_stages, read_config
+from .config import RUNTIME_KEYS, fold_stages, parse_config, pipeline_stages, read_config, with_fold_stages
 from .errors import InputError
 from .io import atomic_output, meme_names, motif_label, write_text, write_tsv
 
@@ -75,7 +75,8 @@ def current_params(source: str, results_dir: str | os.PathLike = layout.RESULTS)
     """
     source_path = Path(source).resolve()
     with contextlib.chdir(Path(results_dir).resolve().parent):
-        stages = pipeline_stages(parse_config(read_config(source_path), source=source), source=source)
+        pipeline = parse_config(read_config(source_path), source=source)
+        stages = with_fold_stages(pipeline_stages(pipeline, source=source), fold_stages(pipeline, source=source))
     return run_params({stage: step.to_params() for stage, step in stages.items()})
 
 
