@@ -100,6 +100,7 @@ FILES = {
     # Fold ensembles: each fold's held-out metrics, their mean and sd (the
     # per-fold results mirror this layout under FOLD_DIR, see `fold_path`).
     "fold_table": "evaluate/{name}.folds.tsv",
+    "folds": "folds",
     # The run: its report, the stage parameters it used, logs and benchmarks.
     "report": "{name}.report.html",
     "params": "{name}.params.json",
@@ -184,6 +185,13 @@ def fold_path(key: str, name: str = "{name}", fold: str = "{fold}", results: str
 def fold_under(folder: str | os.PathLike, key: str, name: str, fold: str) -> Path:
     """One fold's file `key` in `folder`, a dataset's results folder, as a Path."""
     return Path(folder) / fold_relative(key, name, fold)
+
+
+def existing_folds(folder: str | os.PathLike) -> list[str]:
+    """The folds whose folders exist in `folder`, a dataset's results folder, in fold order."""
+    folds = Path(folder) / FILES["folds"]
+    names = [p.name for p in folds.glob("fold_*") if p.is_dir() and p.name[5:].isdigit()] if folds.is_dir() else []
+    return sorted(names, key=lambda fold: int(fold[5:]))
 
 
 def log(rule: str, name: str = "{name}", results: str | os.PathLike = RESULTS) -> str:
