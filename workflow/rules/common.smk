@@ -382,7 +382,10 @@ def dataset_outputs(wildcards):
         outputs += [layout.path("variant_scores", name), layout.path("variant_html", name)]
     outputs += [path for key, path in dataset.models.items() if dataset.trains(key)]
     if dataset.folds:
-        outputs.append(layout.path("fold_table", name))
+        # Every fold's models: a fold whose job was lost is trained again.
+        keys = ("model", "accessibility_model") if dataset.chrombpnet else ("model",)
+        models = [layout.fold_path(key, name, fold) for fold in dataset.folds for key in keys]
+        outputs += [path for path in models if path not in outputs] + [layout.path("fold_table", name)]
     if dataset.chrombpnet:
         outputs.append(layout.path("bias_qc_html", name))
         if "bias_free_qc" in stages:
