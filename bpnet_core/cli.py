@@ -110,7 +110,7 @@ def _validate_one(path: str, data: dict, kind: str | None, files: bool) -> dict:
         print(f"plan: {dataset.plan()}", file=sys.stderr)
         stages = dataset.all_stages()
     else:
-        stages = with_fold_stages(pipeline_stages(config, source=path), fold_stages(config, source=path))
+        stages = with_fold_stages(pipeline_stages(config, source=path), fold_stages(config, source=path, files=False))
     report["models"] = model_paths(config)
     report["stages"] = {stage: c.to_params() for stage, c in stages.items()}
     return report

@@ -41,6 +41,16 @@ def fold_names(n: int) -> list[str]:
     return [f"{FOLD_PREFIX}{i}" for i in range(n)]
 
 
+MIN_FOLDS = 3
+
+
+def check_n_folds(n: int) -> None:
+    """Raise ValueError when `n` is below `MIN_FOLDS`, the fewest folds `balanced_folds` makes."""
+    if n < MIN_FOLDS:
+        raise ValueError(f"{n} folds: at least {MIN_FOLDS} are needed (each fold tests on one group of "
+                         "chromosomes, validates on the next and trains on the others)")
+
+
 def balanced_folds(chrom_sizes: Mapping[str, int], n: int) -> list[dict[str, list[str]]]:
     """`n` folds of the chromosomes of `chrom_sizes`, balanced by length.
 
@@ -71,9 +81,7 @@ def balanced_folds(chrom_sizes: Mapping[str, int], n: int) -> list[dict[str, lis
         When `n` is below 3 or above the number of chromosomes.
     """
     chroms = list(chrom_sizes)
-    if n < 3:
-        raise ValueError(f"{n} folds: at least 3 are needed (each fold tests on one group of "
-                         "chromosomes, validates on the next and trains on the others)")
+    check_n_folds(n)
     if n > len(chroms):
         raise ValueError(f"{n} folds need at least {n} chromosomes, and there are {len(chroms)} "
                          f"({', '.join(chroms)})")

@@ -146,7 +146,7 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
         Listing the problems of every stage at once, each under the key
         where the user wrote it.
     """
-    fold_splits(config, source)  # the folds' problems first
+    fold_splits(config, source, files=False)  # the folds' problems first
     return _pipeline_stages(config, source)
 
 
@@ -154,17 +154,18 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
 FOLD_STAGES = ("fit", "predict", "evaluate", "attribute", "marginalize")
 
 
-def fold_stages(config: StepConfig, source: str = "<config>") -> dict[str, dict[str, StepConfig]]:
+def fold_stages(config: StepConfig, source: str = "<config>", files: bool = True) -> dict[str, dict[str, StepConfig]]:
     """Fold -> stage -> effective config of the stages each fold runs (`FOLD_STAGES`).
 
     Each fold's stages are the pipeline's, with the fold's training and
     validation chromosomes for the fit, evaluation on its test chromosomes,
     and its own model files (``results/<name>/folds/<fold>/``); predict,
     attribute and marginalize run every fold's model on the same loci, so
-    that their outputs can be averaged. Empty without ``folds``.
+    that their outputs can be averaged. Empty without ``folds``, and for a
+    number of folds whose FASTA is missing unless `files` (see `fold_splits`).
     """
     folds = {}
-    for fold, split in fold_splits(config, source).items():
+    for fold, split in fold_splits(config, source, files).items():
         stages = _pipeline_stages(_fold_config(config, split), source, fold=fold, test_chroms=split.test_chroms)
         folds[fold] = {stage: stages[stage] for stage in FOLD_STAGES if stage in stages}
     return folds
@@ -190,13 +191,15 @@ def n_folds(config: StepConfig) -> int:
     return 0 if folds is None else folds if isinstance(folds, int) else len(folds)
 
 
-def fold_splits(config: StepConfig, source: str = "<config>") -> dict[str, FoldConfig]:
+def fold_splits(config: StepConfig, source: str = "<config>", files: bool = True) -> dict[str, FoldConfig]:
     """Fold name (``fold_0``, ...) -> its chromosomes; empty without ``folds``.
 
     ``folds`` is a list of ``{training_chroms, validation_chroms,
     test_chroms}`` blocks, or a number n: n folds of the fit's
     ``training_chroms`` and ``validation_chroms`` balanced by their lengths
     in the FASTA index (`bpnet_core.folds.balanced_folds` states the rule).
+    Without `files` (a check of the config alone), a number of folds whose
+    FASTA does not exist gives no folds yet instead of an error.
 
     Raises
     ------
@@ -206,7 +209,7 @@ def fold_splits(config: StepConfig, source: str = "<config>") -> dict[str, FoldC
         the FASTA, or a given ``model`` / ``accessibility_model`` (each
         fold trains its own).
     """
-    from ..folds import balanced_folds, fold_names
+    from ..folds import balanced_folds, check_n_folds, fold_names
 
     folds = getattr(config, "folds", None)
     if folds is None:
@@ -218,6 +221,12 @@ def fold_splits(config: StepConfig, source: str = "<config>") -> dict[str, FoldC
     fit, origin = _merge(config, "fit")
     sequences, sequences_key = fit.get("sequences"), origin.get("sequences", "sequences")
     if isinstance(folds, int):
+        try:
+            check_n_folds(folds)
+        except ValueError as err:
+            raise InputError(f"{source}: config key 'folds': {err}") from None
+        if not files and not (sequences and Path(sequences).is_file()):
+            return {}  # the FASTA is checked with the other files
         chroms = list(dict.fromkeys([*fit.get("training_chroms", []), *fit.get("validation_chroms", [])]))
         try:
             sizes = fasta_chrom_sizes(sequences, sequences_key) if sequences else {}
