@@ -11,7 +11,7 @@ CORES ?= 2
 # Override for another build, e.g. make TORCH='torch==2.13.0 --index-url ...'.
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo demo-data demo-atac demo-atac-data demo-raw demo-raw-data test lint schema benchmark-batch benchmark-reads benchmark-speed benchmark-accuracy benchmark-motif-hits acceptance-real clean
+.PHONY: install demo demo-data demo-folds demo-atac demo-atac-data demo-raw demo-raw-data test lint schema benchmark-batch benchmark-reads benchmark-speed benchmark-accuracy benchmark-motif-hits acceptance-real clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,20 @@ demo: demo-data
 	@echo
 	@echo "Marginalization on chr2 background (results/demo/marginalize/summary.tsv):"
 	@column -t -s "$$(printf '\t')" results/demo/marginalize/summary.tsv | sed 's/^/  /'
+
+# The BPNet demo as a 3-fold ensemble: one model per chromosome fold, outputs averaged (docs/folds.md).
+demo-folds: demo-data
+	$(BIN)/snakemake --cores $(CORES) --configfile config/demo_folds.json
+	@echo
+	@echo "Held-out metrics per fold, their mean and sd (results/demo_folds/evaluate/demo_folds.folds.tsv):"
+	@column -t -s "$$(printf '\t')" results/demo_folds/evaluate/demo_folds.folds.tsv | sed 's/^/  /'
+	@echo
+	@echo "TF-MoDISco patterns of the averaged contributions (results/demo_folds/modisco/report/):"
+	@cut -f1-5 results/demo_folds/modisco/report/motifs.tsv | column -t -s "$$(printf '\t')" | sed 's/^/  /'
+	@echo
+	@echo "Marginalization averaged over the folds (results/demo_folds/marginalize/summary.tsv):"
+	@column -t -s "$$(printf '\t')" results/demo_folds/marginalize/summary.tsv | sed 's/^/  /'
+	@echo "Report: results/demo_folds/demo_folds.report.html"
 
 demo-atac-data: install
 	$(BIN)/bpnet-core demo-data resources/demo_atac --assay atac > /dev/null

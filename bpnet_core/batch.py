@@ -19,6 +19,7 @@ from .checks import file_problems
 from .config import (
     PIPELINE_MODELS,
     StepConfig,
+    fold_stages,
     imported_models,
     input_files,
     is_chrombpnet,
@@ -29,6 +30,7 @@ from .config import (
     problems_error,
     read_config,
     trained_model_paths,
+    with_fold_stages,
 )
 from .errors import InputError
 
@@ -63,6 +65,10 @@ class Dataset:
         Model key -> the given file of another program (official ChromBPNet
         Keras, bpnet-lite) that the rule ``import_model`` converts into
         ``models[key]``.
+    folds : dict
+        With ``folds``: fold name -> stage -> that fold's step config
+        (`bpnet_core.config.fold_stages`); ``models`` and ``trained`` are
+        then the first fold's. Empty without folds.
     """
 
     name: str
@@ -73,6 +79,15 @@ class Dataset:
     stages: dict[str, StepConfig]
     warnings: tuple[str, ...] = ()
     imports: dict[str, str] = field(default_factory=dict)
+    folds: dict[str, dict[str, StepConfig]] = field(default_factory=dict)
+
+    def all_stages(self) -> dict[str, StepConfig]:
+        """Every stage, each fold's named ``<fold>/<stage>`` (`bpnet_core.config.with_fold_stages`)."""
+        return with_fold_stages(self.stages, self.folds)
+
+    def test_chroms(self, fold: str) -> list[str]:
+        """The chromosomes fold `fold` is evaluated on."""
+        return list(self.folds[fold]["evaluate"].chroms)
 
     def trains(self, key: str) -> bool:
         """Whether the pipeline writes its `key` model rather than using a given file."""
@@ -87,6 +102,8 @@ class Dataset:
         parts = ([f"trains {', '.join(trained)}"] if trained else []) + (
             [f"imports {', '.join(imported)}"] if imported else []) + (
             [f"uses the given {', '.join(given)}"] if given else [])
+        if self.folds:
+            parts.append(f"{len(self.folds)} folds ({', '.join(self.folds)}), one model each, outputs averaged")
         return f"{self.name} ({self.source}): {'; '.join(parts)}"
 
 
@@ -132,7 +149,7 @@ def load_dataset(data: dict, source: str) -> Dataset:
         raise problems_error(problems, source)
     return Dataset(pipeline_name(pipeline), source, is_chrombpnet(pipeline), model_paths(pipeline),
                    trained_model_paths(pipeline), stages, tuple(_missing_model_warnings(pipeline, source)),
-                   imported_models(pipeline))
+                   imported_models(pipeline), fold_stages(pipeline, source=source))
 
 
 def read_sheet(path: str | os.PathLike) -> list[str]:

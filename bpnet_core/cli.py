@@ -30,6 +30,7 @@ from .checks import check_files
 from .config import (
     PIPELINE_MODELS,
     ChromBPNetFitConfig,
+    fold_stages,
     json_schema,
     load_config,
     model_paths,
@@ -37,6 +38,7 @@ from .config import (
     pipeline_name,
     pipeline_stages,
     read_config,
+    with_fold_stages,
 )
 from .errors import InputError, warn
 from .runtime import run_logged
@@ -106,9 +108,9 @@ def _validate_one(path: str, data: dict, kind: str | None, files: bool) -> dict:
         for warning in dataset.warnings:
             warn(warning)
         print(f"plan: {dataset.plan()}", file=sys.stderr)
-        stages = dataset.stages
+        stages = dataset.all_stages()
     else:
-        stages = pipeline_stages(config, source=path)
+        stages = with_fold_stages(pipeline_stages(config, source=path), fold_stages(config, source=path, files=False))
     report["models"] = model_paths(config)
     report["stages"] = {stage: c.to_params() for stage, c in stages.items()}
     return report

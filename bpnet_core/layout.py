@@ -97,6 +97,10 @@ FILES = {
     "variant_scores_index": "variants/{name}.variants.tsv.gz.tbi",
     "variant_null": "variants/{name}.variants.null.tsv",
     "variant_html": "variants/report.html",
+    # Fold ensembles: each fold's held-out metrics, their mean and sd (the
+    # per-fold results mirror this layout under FOLD_DIR, see `fold_path`).
+    "fold_table": "evaluate/{name}.folds.tsv",
+    "folds": "folds",
     # The run: its report, the stage parameters it used, logs and benchmarks.
     "report": "{name}.report.html",
     "params": "{name}.params.json",
@@ -107,6 +111,12 @@ FILES = {
 }
 # The folder of a batch run's summaries, under <results>/.
 SUMMARY = "summary"
+# A fold's own results, under a dataset's folder: the keys of FOLD_FILES at
+# their single-model paths below this folder ({fold}: fold_0, fold_1, ...).
+FOLD_DIR = "folds/{fold}"
+FOLD_FILES = ("model", "accessibility_model", "history", "profile", "counts", "performance", "regions",
+              "ohe", "attr", "attributed_loci", "contrib_bigwig", "marginalize", "marginalize_summary",
+              "marginalize_html")
 
 
 class _Wildcards(dict):
@@ -156,6 +166,34 @@ def under(folder: str | os.PathLike, key: str, name: str = "{name}", **fields: s
     return Path(folder) / relative(key, name, **fields)
 
 
+def fold_relative(key: str, name: str = "{name}", fold: str = "{fold}") -> str:
+    """The path of one fold's `key` (a key of `FOLD_FILES`) under a dataset's folder.
+
+    >>> fold_relative("model", "spi1", "fold_0")
+    'folds/fold_0/fit/spi1.torch'
+    """
+    if key not in FOLD_FILES:
+        raise KeyError(f"no per-fold results file '{key}'; known: {', '.join(FOLD_FILES)}")
+    return f"{_fill(FOLD_DIR, fold=fold)}/{relative(key, name)}"
+
+
+def fold_path(key: str, name: str = "{name}", fold: str = "{fold}", results: str | os.PathLike = RESULTS) -> str:
+    """One fold's file `key` of dataset `name`: ``<results>/<name>/folds/<fold>/<relative(key)>``."""
+    return f"{dataset_dir(name, results)}/{fold_relative(key, name, fold)}"
+
+
+def fold_under(folder: str | os.PathLike, key: str, name: str, fold: str) -> Path:
+    """One fold's file `key` in `folder`, a dataset's results folder, as a Path."""
+    return Path(folder) / fold_relative(key, name, fold)
+
+
+def existing_folds(folder: str | os.PathLike) -> list[str]:
+    """The folds whose folders exist in `folder`, a dataset's results folder, in fold order."""
+    folds = Path(folder) / FILES["folds"]
+    names = [p.name for p in folds.glob("fold_*") if p.is_dir() and p.name[5:].isdigit()] if folds.is_dir() else []
+    return sorted(names, key=lambda fold: int(fold[5:]))
+
+
 def log(rule: str, name: str = "{name}", results: str | os.PathLike = RESULTS) -> str:
     """The log file of one job of workflow rule `rule` (which may hold wildcards)."""
     return path("log", name, results, rule=rule)
@@ -166,14 +204,17 @@ def benchmark(rule: str, name: str = "{name}", results: str | os.PathLike = RESU
     return path("benchmark", name, results, rule=rule)
 
 
-def trained_models(name: str, chrombpnet: bool, results: str | os.PathLike = RESULTS) -> dict[str, str]:
+def trained_models(name: str, chrombpnet: bool, results: str | os.PathLike = RESULTS,
+                   fold: str | None = None) -> dict[str, str]:
     """Model key -> where the pipeline writes that model when it trains it.
 
     ``model`` (BPNet, or ChromBPNet's full model); for ChromBPNet also
-    ``bias_model`` and ``accessibility_model``.
+    ``bias_model`` and ``accessibility_model``. With `fold`, that fold's
+    models (`fold_path`); the bias model is shared by the folds.
     """
     keys = ("model", "bias_model", "accessibility_model") if chrombpnet else ("model",)
-    return {key: path(key, name, results) for key in keys}
+    return {key: path(key, name, results) if fold is None or key == "bias_model"
+            else fold_path(key, name, fold, results) for key in keys}
 
 
 def batch_summary(batch: str = "{batch}", suffix: str = "tsv", results: str | os.PathLike = RESULTS) -> str:

@@ -74,9 +74,19 @@ def _history(history_path: Path, model_path: Path) -> str:
 
 
 def _training(results_dir: Path, name: str) -> str | None:
-    """The main model's training curves and, for ChromBPNet, those of its bias model."""
+    """The main model's training curves (each fold's, for a fold ensemble) and, for ChromBPNet,
+    those of its bias model."""
     main = (layout.under(results_dir, "history", name), layout.under(results_dir, "model", name))
     bias = (layout.under(results_dir, "bias_history", name), layout.under(results_dir, "bias_model", name))
+    folds = [(fold, layout.fold_under(results_dir, "history", name, fold),
+              layout.fold_under(results_dir, "model", name, fold)) for fold in layout.existing_folds(results_dir)]
+    folds = [fold for fold in folds if fold[1].is_file()]
+    if folds and not main[0].is_file():
+        label = "ChromBPNet model" if bias[0].is_file() else "Model"
+        parts = [f"<h3>{label}, {html.escape(fold)}</h3>\n{_history(history, model)}" for fold, history, model in folds]
+        if bias[0].is_file():
+            parts.append(f"<h3>Bias model (shared by the folds)</h3>\n{_history(*bias)}")
+        return "\n".join(parts)
     if not bias[0].is_file():
         return _history(*main) if main[0].is_file() else None
     # ChromBPNet trains twice: the bias model first, then the accessibility
@@ -110,6 +120,28 @@ def _performance(results_dir: Path, name: str) -> str | None:
         figure.tight_layout()
         parts.append(embed(figure))
     return "\n".join(parts)
+
+
+def _folds(results_dir: Path, name: str) -> str | None:
+    """A fold ensemble: each fold's held-out metrics, their mean and sd, and what was averaged."""
+    path = layout.under(results_dir, "fold_table", name)
+    if not path.is_file():
+        return None
+    folds = pd.read_csv(path, sep="\t", dtype={"test_chroms": str}).fillna({"test_chroms": ""})
+    n_folds = int((~folds["fold"].isin(("mean", "sd"))).sum())
+    averaged = ""
+    counts = layout.under(results_dir, "counts", name)
+    if counts.is_file():
+        with np.load(counts) as npz:
+            if "n_dropped" in npz.files:
+                averaged = (f" over the {len(npz['arr_0']):,} regions every fold predicted "
+                            f"({int(npz['n_dropped'])} dropped because some fold could not score them)")
+    return (f"<p>{n_folds} models, one per fold: each trained and validated on its own chromosomes and "
+            f"evaluated on its test chromosomes, which it never saw (held-out metrics, then their mean and "
+            f"standard deviation over folds; the Performance section shows the mean). The predictions, "
+            f"contributions, motifs and marginalization of this page are the folds' averages{averaged}; "
+            f"each fold's own files are under <code>{html.escape(layout.FILES['folds'])}/</code>.</p>\n"
+            f"{table(folds)}")
 
 
 def _observed(signals: list[Path], chrom: str, start: int, end: int) -> np.ndarray:
@@ -307,7 +339,10 @@ def _motifs(results_dir: Path, names: dict[str, str]) -> str | None:
                    for i in range(3) if f"match{i}" in motif and pd.notna(motif[f"match{i}"])]
         rows.append({"pattern": motif["pattern"], "seqlets": motif["n_seqlets"],
                      "forward CWM": Html(logo), "matches": lines(matches)})
-    return table(rows)
+    folds = layout.existing_folds(results_dir)
+    intro = (f"<p>TF-MoDISco on the contributions averaged over the {len(folds)} folds' models.</p>\n"
+             if folds else "")
+    return intro + table(rows)
 
 
 N_HIT_PATTERNS = 10  # patterns with the most hits listed in the report
@@ -563,7 +598,7 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
     -------
     list of str
         The ids of the sections written, in page order, among ``inputs``, ``training``,
-        ``bias_qc``, ``bias_free_qc``, ``performance``, ``examples``, ``motifs``,
+        ``bias_qc``, ``bias_free_qc``, ``performance``, ``folds`` (fold ensembles only), ``examples``, ``motifs``,
         ``motif_hits``, ``marginalization``, ``variants`` and ``config``. The page is titled by its pipeline
         (`pipeline_kind`); a ChromBPNet run's page opens with the accessibility
         model's verdict. A section whose stage did not run is replaced by a note,
@@ -585,6 +620,7 @@ def write_dataset_report(results_dir: str | os.PathLike, name: str, output_html:
         ("bias_free_qc", "Accessibility model QC",
          "the accessibility model was not checked" if chrombpnet else None, lambda: _bias_free(results_dir)),
         ("performance", "Performance", "the evaluate stage did not run", lambda: _performance(results_dir, name)),
+        ("folds", "Folds", None, lambda: _folds(results_dir, name)),
         ("examples", "Example loci", "the predict or attribute stage did not run",
          lambda: _examples(results_dir, name, model_path,
                            ((config_params or {}).get("evaluate") or {}).get("signals"))),

@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import layout, pages
 from .chrombpnet import MIN_BIAS_INSERTIONS
-from .config import RUNTIME_KEYS, parse_config, pipeline_stages, read_config
+from .config import RUNTIME_KEYS, fold_stages, parse_config, pipeline_stages, read_config, with_fold_stages
 from .errors import InputError
 from .io import atomic_output, meme_names, motif_label, write_text, write_tsv
 
@@ -75,7 +75,8 @@ def current_params(source: str, results_dir: str | os.PathLike = layout.RESULTS)
     """
     source_path = Path(source).resolve()
     with contextlib.chdir(Path(results_dir).resolve().parent):
-        stages = pipeline_stages(parse_config(read_config(source_path), source=source), source=source)
+        pipeline = parse_config(read_config(source_path), source=source)
+        stages = with_fold_stages(pipeline_stages(pipeline, source=source), fold_stages(pipeline, source=source))
     return run_params({stage: step.to_params() for stage, step in stages.items()})
 
 
@@ -184,11 +185,25 @@ def dataset_status(results_dir: str | os.PathLike, name: str,
 
 
 def _training_seconds(folder: Path, name: str) -> float:
-    """Wall seconds the dataset's models trained (bias and main), NaN when none did."""
-    seconds = [pd.read_csv(path, sep="\t")["elapsed_s"].iloc[-1]
-               for path in (layout.under(folder, "bias_history", name), layout.under(folder, "history", name))
-               if path.is_file()]
+    """Wall seconds the dataset's models trained (bias, main and each fold's), NaN when none did."""
+    histories = [layout.under(folder, "bias_history", name), layout.under(folder, "history", name),
+                 *(layout.fold_under(folder, "history", name, fold) for fold in layout.existing_folds(folder))]
+    seconds = [pd.read_csv(path, sep="\t")["elapsed_s"].iloc[-1] for path in histories if path.is_file()]
     return float(sum(seconds)) if seconds else np.nan
+
+
+def _fold_metrics(folder: Path, name: str) -> dict:
+    """A fold ensemble's held-out metrics: ``n_folds``, ``<metric>_mean`` and ``<metric>_sd`` over folds."""
+    path = layout.under(folder, "fold_table", name)
+    if not path.is_file():
+        return {}
+    table = pd.read_csv(path, sep="\t").set_index("fold")
+    metrics = [column for column in table.columns if column not in ("test_chroms", "n_regions")]
+    row = {"n_folds": int((~table.index.isin(("mean", "sd"))).sum())}
+    for metric in metrics:
+        row[f"{metric}_mean"] = table.loc["mean", metric]
+        row[f"{metric}_sd"] = table.loc["sd", metric]
+    return row
 
 
 def _motif_names(params: Mapping[str, Mapping] | None, workdir: Path) -> dict[str, str]:
@@ -268,7 +283,8 @@ def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike 
     pandas.DataFrame
         Columns ``dataset, status, detail, config, pipeline`` (BPNet or
         ChromBPNet; see `dataset_status` for the status), the evaluation metrics of
-        ``evaluate/<name>.performance.tsv``, ``bias_free`` (ChromBPNet: "yes" or
+        ``evaluate/<name>.performance.tsv`` (a fold ensemble: the mean over folds of the held-out
+        metrics, and ``n_folds``, ``<metric>_mean``, ``<metric>_sd`` from ``evaluate/<name>.folds.tsv``), ``bias_free`` (ChromBPNet: "yes" or
         "NO", the accessibility model's QC verdict), ``bias_qc`` (ChromBPNet: "passed",
         "FLAGGED" or "FLAGGED (accepted)", the bias model's QC verdict), ``bias_insertions`` (ChromBPNet:
         the insertions the bias model learnt from; below
@@ -291,6 +307,7 @@ def summarize_datasets(datasets: dict[str, str], results_dir: str | os.PathLike 
         performance = layout.under(folder, "performance", name)
         if performance.is_file():
             row.update(pd.read_csv(performance, sep="\t").iloc[0].to_dict())
+        row.update(_fold_metrics(folder, name))
         qc = layout.under(folder, "bias_free_qc_json")
         if qc.is_file():
             row["bias_free"] = "yes" if json.loads(qc.read_text())["bias_free"] else "NO"

@@ -24,7 +24,8 @@ Which file holds what (everything public is importable from here):
 - `loading`: config files and dicts to configs (`read_config`,
   `detect_kind`, `parse_config`, `load_config`).
 - `pipeline`: how a pipeline's keys reach its stages (`pipeline_stages`,
-  `planned_stages`, `bias_fit_config`), its input stages (`prepare_inputs`,
+  `planned_stages`, `bias_fit_config`), its folds (`fold_splits`,
+  `fold_stages`, `n_folds`), its input stages (`prepare_inputs`,
   `input_files`) and its model files (`model_paths`, `trained_model_paths`,
   `imported_models`).
 - `schema`: the JSON Schema of all configs (`json_schema`).
@@ -32,17 +33,22 @@ Which file holds what (everything public is importable from here):
 
 from .loading import detect_kind, load_config, parse_config, read_config
 from .pipeline import (
+    FOLD_STAGES,
     bias_fit_config,
+    fold_splits,
+    fold_stages,
     imported_models,
     input_files,
     is_chrombpnet,
     model_path,
     model_paths,
+    n_folds,
     pipeline_name,
     pipeline_stages,
     planned_stages,
     prepare_inputs,
     trained_model_paths,
+    with_fold_stages,
 )
 from .schema import json_schema
 from .schemas import (
@@ -60,6 +66,7 @@ from .schemas import (
     ChromBPNetPipelineConfig,
     EvaluateConfig,
     FitConfig,
+    FoldConfig,
     MarginalizeConfig,
     ModelStepConfig,
     ModiscoMotifsConfig,
@@ -79,13 +86,13 @@ from .schemas import (
 from .validation import as_step_config, problems_error
 
 __all__ = [
-    "INPUT_STAGES", "PIPELINE_MODELS", "RUNTIME_KEYS", "STEP_MODELS", "AttributeConfig", "BiasFitConfig",
+    "FOLD_STAGES", "INPUT_STAGES", "PIPELINE_MODELS", "RUNTIME_KEYS", "STEP_MODELS", "AttributeConfig", "BiasFitConfig",
     "BiasFitParameters", "BiasFreeQCConfig", "BiasQCConfig", "BPNetPipelineConfig", "ChromBPNetFitConfig",
-    "ChromBPNetPipelineConfig", "EvaluateConfig", "FitConfig", "MarginalizeConfig",
+    "ChromBPNetPipelineConfig", "EvaluateConfig", "FitConfig", "FoldConfig", "MarginalizeConfig",
     "ModelStepConfig", "ModiscoMotifsConfig", "ModiscoReportConfig", "MotifHitsConfig", "NegativesConfig", "Paths",
     "PeakCallingConfig", "Precision", "PredictConfig", "ReadsConfig", "StageParams", "StepConfig",
-    "VariantsConfig", "WindowedConfig", "as_step_config", "bias_fit_config", "detect_kind", "imported_models", "input_files", "is_chrombpnet",
-    "json_schema", "load_config", "model_path", "model_paths", "parse_config", "pipeline_name",
+    "VariantsConfig", "WindowedConfig", "as_step_config", "bias_fit_config", "detect_kind", "fold_splits", "fold_stages", "imported_models", "input_files", "is_chrombpnet",
+    "json_schema", "load_config", "model_path", "model_paths", "n_folds", "parse_config", "pipeline_name",
     "pipeline_stages", "planned_stages", "prepare_inputs", "problems_error", "read_config",
-    "trained_model_paths",
+    "trained_model_paths", "with_fold_stages",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import formats, layout
 from ..errors import InputError
-from ..io import as_list
+from ..io import as_list, fasta_chrom_sizes
 from .schemas import (
     _BPNET_STAGES,
     _CHROMBPNET_STAGES,
@@ -25,6 +25,7 @@ from .schemas import (
     BiasFitConfig,
     ChromBPNetFitConfig,
     ChromBPNetPipelineConfig,
+    FoldConfig,
     NegativesConfig,
     PeakCallingConfig,
     ReadsConfig,
@@ -134,18 +135,136 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
         stage that runs a model takes the windows of the stage that trains
         it unless it sets its own.
 
+    With ``folds`` (see `fold_splits`), these are the stages of the
+    ensemble: the models they name are the first fold's (the bias model
+    is shared by the folds), but for ``variants``, which scores the mean of
+    every fold's model; each fold's own stages are `fold_stages`.
+
     Raises
     ------
     InputError
         Listing the problems of every stage at once, each under the key
         where the user wrote it.
     """
+    fold_splits(config, source, files=False)  # the folds' problems first
+    return _pipeline_stages(config, source)
+
+
+# The stages that run once per fold (`fold_stages`); the others run once, on the averages.
+FOLD_STAGES = ("fit", "predict", "evaluate", "attribute", "marginalize")
+
+
+def fold_stages(config: StepConfig, source: str = "<config>", files: bool = True) -> dict[str, dict[str, StepConfig]]:
+    """Fold -> stage -> effective config of the stages each fold runs (`FOLD_STAGES`).
+
+    Each fold's stages are the pipeline's, with the fold's training and
+    validation chromosomes for the fit, evaluation on its test chromosomes,
+    and its own model files (``results/<name>/folds/<fold>/``); predict,
+    attribute and marginalize run every fold's model on the same loci, so
+    that their outputs can be averaged. Empty without ``folds``, and for a
+    number of folds whose FASTA is missing unless `files` (see `fold_splits`).
+    """
+    folds = {}
+    for fold, split in fold_splits(config, source, files).items():
+        stages = _pipeline_stages(_fold_config(config, split), source, fold=fold, test_chroms=split.test_chroms)
+        folds[fold] = {stage: stages[stage] for stage in FOLD_STAGES if stage in stages}
+    return folds
+
+
+def with_fold_stages(stages: dict[str, StepConfig], folds: dict[str, dict[str, StepConfig]]) -> dict[str, StepConfig]:
+    """`stages` and every fold's stages, these named ``<fold>/<stage>`` (the record of a run's parameters)."""
+    return {**stages, **{f"{fold}/{stage}": step for fold, steps in folds.items() for stage, step in steps.items()}}
+
+
+def _fold_config(config: StepConfig, split: FoldConfig) -> StepConfig:
+    """`config` with the fit's chromosomes those of the fold `split`."""
+    chroms = {"training_chroms": split.training_chroms, "validation_chroms": split.validation_chroms}
+    updates: dict[str, Any] = dict(chroms)
+    if config.fit_parameters is not None:
+        updates["fit_parameters"] = config.fit_parameters.model_copy(update=dict.fromkeys(chroms))
+    return config.model_copy(update=updates)
+
+
+def n_folds(config: StepConfig) -> int:
+    """The number of folds of a pipeline; 0 without ``folds``."""
+    folds = getattr(config, "folds", None)
+    return 0 if folds is None else folds if isinstance(folds, int) else len(folds)
+
+
+def fold_splits(config: StepConfig, source: str = "<config>", files: bool = True) -> dict[str, FoldConfig]:
+    """Fold name (``fold_0``, ...) -> its chromosomes; empty without ``folds``.
+
+    ``folds`` is a list of ``{training_chroms, validation_chroms,
+    test_chroms}`` blocks, or a number n: n folds of the fit's
+    ``training_chroms`` and ``validation_chroms`` balanced by their lengths
+    in the FASTA index (`bpnet_core.folds.balanced_folds` states the rule).
+    Without `files` (a check of the config alone), a number of folds whose
+    FASTA does not exist gives no folds yet instead of an error.
+
+    Raises
+    ------
+    InputError
+        Naming ``folds`` (and the block) for a number below 3 or above the
+        number of chromosomes, an empty list, a chromosome that is not in
+        the FASTA, or a given ``model`` / ``accessibility_model`` (each
+        fold trains its own).
+    """
+    from ..folds import balanced_folds, check_n_folds, fold_names
+
+    folds = getattr(config, "folds", None)
+    if folds is None:
+        return {}
+    for key in ("model", "accessibility_model"):
+        if getattr(config, key, None):
+            raise InputError(f"{source}: config keys '{key}' and 'folds': each fold trains its own model; "
+                             f"remove '{key}' to train the folds, or 'folds' to use the given model")
+    fit, origin = _merge(config, "fit")
+    sequences, sequences_key = fit.get("sequences"), origin.get("sequences", "sequences")
+    if isinstance(folds, int):
+        try:
+            check_n_folds(folds)
+        except ValueError as err:
+            raise InputError(f"{source}: config key 'folds': {err}") from None
+        if not files and not (sequences and Path(sequences).is_file()):
+            return {}  # the FASTA is checked with the other files
+        chroms = list(dict.fromkeys([*fit.get("training_chroms", []), *fit.get("validation_chroms", [])]))
+        try:
+            sizes = fasta_chrom_sizes(sequences, sequences_key) if sequences else {}
+        except InputError as err:
+            raise InputError(f"{source}: config key 'folds': the chromosome lengths are read from the FASTA: {err}") from None
+        unknown = [chrom for chrom in chroms if chrom not in sizes]
+        if unknown:
+            raise InputError(f"{source}: config key 'folds': {', '.join(unknown)} (training_chroms, "
+                             f"validation_chroms) not in the FASTA {sequences} (config key '{sequences_key}')")
+        try:
+            splits = [FoldConfig(**split) for split in balanced_folds({c: sizes[c] for c in chroms}, folds)]
+        except ValueError as err:
+            raise InputError(f"{source}: config key 'folds': {err}; the folds are made of the fit's "
+                             "training_chroms and validation_chroms") from None
+    else:
+        splits = list(folds)
+        if not splits:
+            raise InputError(f"{source}: config key 'folds' is an empty list; give at least one fold, or leave it out")
+        if sequences and Path(sequences).is_file():  # a missing FASTA is reported with the other files
+            sizes = fasta_chrom_sizes(sequences, sequences_key)
+            problems = [f"folds[{i}].{key}: {', '.join(unknown)} not in the FASTA {sequences} "
+                        f"(config key '{sequences_key}')"
+                        for i, split in enumerate(splits) for key in ("training_chroms", "validation_chroms", "test_chroms")
+                        if (unknown := [chrom for chrom in getattr(split, key) if chrom not in sizes])]
+            if problems:
+                raise problems_error(problems, source)
+    return dict(zip(fold_names(len(splits)), splits))
+
+
+def _pipeline_stages(config: StepConfig, source: str, fold: str | None = None,
+                     test_chroms: list[str] | None = None) -> dict[str, StepConfig]:
+    """`pipeline_stages`, for one fold's models (`fold`) and evaluation chromosomes (`test_chroms`)."""
     config, inputs = prepare_inputs(config, source=source)
     try:
-        paths = model_paths(config)
+        paths = model_paths(config, fold=fold)
     except InputError as err:  # a given model file that cannot be used
         raise InputError(f"{source}: {err}") from None
-    trained = trained_model_paths(config)
+    trained = trained_model_paths(config, fold=fold)
     models = _stage_models(config)
     merged, origin = {}, {}
     for stage in models:
@@ -204,6 +323,16 @@ def pipeline_stages(config: StepConfig, source: str = "<config>") -> dict[str, S
         # Variants are scored with the bias-free model and, for contrast, the full model.
         own = origin["variants"].get("full_model") == "variants_parameters.full_model"
         inherit("variants", "full_model", paths["model"], "model", replace=not own)
+    if n_folds(config) and fold is None:
+        # The ensemble's variant scores: every fold's model, averaged (the first fold's otherwise).
+        from ..folds import fold_names
+
+        ensemble = [trained_model_paths(config, fold=name) for name in fold_names(n_folds(config))]
+        inherit("variants", "model", [models[readout] for models in ensemble], "folds", replace=True)
+        if chrombpnet:
+            inherit("variants", "full_model", [models["model"] for models in ensemble], "folds", replace=True)
+    if test_chroms is not None:
+        inherit("evaluate", "chroms", test_chroms, "folds", replace=True)  # a fold is evaluated on its test chromosomes
     # Motifs are inserted into background, not into peaks that hold motifs already.
     on_background("marginalize")  # a no-op without negatives
     # Evaluation is on the validation chromosomes of the fit, at the peaks
@@ -391,7 +520,7 @@ def input_files(stages: dict[str, StepConfig]) -> set[str]:
     return files
 
 
-def model_paths(config: StepConfig, results: str = layout.RESULTS) -> dict[str, str]:
+def model_paths(config: StepConfig, results: str = layout.RESULTS, fold: str | None = None) -> dict[str, str]:
     """The model files of a pipeline: given ones that exist, else trained ones.
 
     The rule, for each of the pipeline's model keys: if it names a file
@@ -409,6 +538,9 @@ def model_paths(config: StepConfig, results: str = layout.RESULTS) -> dict[str, 
       given accessibility model with no full model is combined with the
       bias model instead of fitting.
 
+    With ``folds``: `fold`'s models (by default the first fold's) under
+    ``<results>/<name>/folds/<fold>/``; the bias model is shared.
+
     Returns
     -------
     dict
@@ -424,7 +556,7 @@ def model_paths(config: StepConfig, results: str = layout.RESULTS) -> dict[str, 
     name = pipeline_name(config)
     return {key: (layout.path("imported_model", name, results, model_key=key) if key in imports
                   else given if (given := _given_model(config, key)) else path)
-            for key, path in trained_model_paths(config, results).items()}
+            for key, path in trained_model_paths(config, results, fold).items()}
 
 
 def _given_model(config: StepConfig, key: str) -> str | None:
@@ -445,9 +577,16 @@ def imported_models(config: StepConfig, results: str = layout.RESULTS) -> dict[s
             if (given := _given_model(config, key)) and model_file_kind(given, key) in FOREIGN_KINDS}
 
 
-def trained_model_paths(config: StepConfig, results: str = layout.RESULTS) -> dict[str, str]:
-    """Where the pipeline writes each model it trains (see `model_paths`, `layout.trained_models`)."""
-    return layout.trained_models(pipeline_name(config), is_chrombpnet(config), results)
+def trained_model_paths(config: StepConfig, results: str = layout.RESULTS, fold: str | None = None) -> dict[str, str]:
+    """Where the pipeline writes each model it trains (see `model_paths`, `layout.trained_models`).
+
+    With ``folds``, `fold`'s models (by default the first fold's).
+    """
+    if fold is None and n_folds(config):
+        from ..folds import fold_names
+
+        fold = fold_names(1)[0]
+    return layout.trained_models(pipeline_name(config), is_chrombpnet(config), results, fold)
 
 
 def model_path(config: StepConfig, results: str = layout.RESULTS) -> str:

@@ -521,6 +521,35 @@ class _BPNetPipeline(StepConfig):
         return params
 
 
+class FoldConfig(StepConfig):
+    """Extension: one fold of a fold ensemble (an item of a pipeline's ``folds`` list).
+
+    The fold's model trains on `training_chroms`, selects its checkpoint on
+    `validation_chroms` and is evaluated on `test_chroms`; the three must
+    not overlap. See `bpnet_core.folds`.
+    """
+
+    training_chroms: list[str] = Field(min_length=1)
+    validation_chroms: list[str] = Field(min_length=1)
+    test_chroms: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_disjoint(self):
+        keys = ("training_chroms", "validation_chroms", "test_chroms")
+        for i, first in enumerate(keys):
+            for second in keys[i + 1:]:
+                overlap = [c for c in getattr(self, first) if c in getattr(self, second)]
+                if overlap:
+                    raise ValueError(f"{first} and {second} overlap: {', '.join(overlap)}; "
+                                     "a fold's three chromosome sets must be disjoint")
+        return self
+
+
+# Extension: a fold ensemble, one model per fold (`bpnet_core.config.pipeline.fold_splits`):
+# a number of folds made by balancing chromosome lengths, or the folds themselves.
+Folds = Optional[Union[int, list[FoldConfig]]]
+
+
 def _pipeline_model(name: str, stages: dict[str, type[StepConfig]], base: type[StepConfig]) -> type[StepConfig]:
     fields = _optional_fields([*stages.values(), ReadsConfig, PeakCallingConfig, NegativesConfig],
                               exclude=_OUTPUT_KEYS | {"bias_fit_parameters", "peaks", "role", "reads", "bigwigs",
@@ -528,6 +557,7 @@ def _pipeline_model(name: str, stages: dict[str, type[StepConfig]], base: type[S
     # `model` names the model to use instead of fitting one (see `pipeline.model_paths`).
     for stage, model in stages.items():
         fields[f"{stage}_parameters"] = (Optional[_partial(model, f"{stage}_parameters")], None)
+    fields["folds"] = (Folds, None)
     return create_model(name, __base__=base, __module__=_MODULE, **fields)
 
 

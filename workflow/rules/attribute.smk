@@ -1,4 +1,6 @@
 rule attribute_peaks:
+    wildcard_constraints:
+        name=SINGLE,
     input:
         unpack(attribute_inputs),
     output:

@@ -76,7 +76,16 @@ def _names(select):
 # assemble_chrombpnet_model), so that they never compete for a dataset.
 BPNET = _names(lambda d: not d.chrombpnet)
 CHROMBPNET = _names(lambda d: d.chrombpnet)
-FITS_CHROMBPNET = _names(lambda d: d.chrombpnet and d.trains("model") and d.trains("accessibility_model"))
+# Fold ensembles (`folds`): one model per fold ({fold} wildcard, folds.smk),
+# whose outputs are averaged into the files that single-model datasets write
+# with predict_peaks, evaluate_model, attribute_peaks and marginalize_motifs.
+FOLDS = _names(lambda d: d.folds)
+SINGLE = _names(lambda d: not d.folds)
+FITS_BPNET = _names(lambda d: not d.chrombpnet and not d.folds)
+FITS_BPNET_FOLDS = _names(lambda d: not d.chrombpnet and d.folds)
+FITS_CHROMBPNET = _names(
+    lambda d: d.chrombpnet and not d.folds and d.trains("model") and d.trains("accessibility_model"))
+FITS_CHROMBPNET_FOLDS = _names(lambda d: d.chrombpnet and d.folds)
 EXTRACTS_ACCESSIBILITY = _names(
     lambda d: d.chrombpnet and not d.trains("model") and d.trains("accessibility_model"))
 ASSEMBLES_CHROMBPNET = _names(
@@ -96,6 +105,7 @@ wildcard_constraints:
     track=r"\d+",
     chrom=r"[^/]+",
     model_key="model|bias_model|accessibility_model",
+    fold=r"fold_\d+",
     batch=re.escape(BATCH or "") or "(?!)",
 
 
@@ -159,10 +169,10 @@ def _fasta(wildcards, stage):
     return {"sequences": path, "fai": f"{path}.fai"}
 
 
-def _data(wildcards, stage, loci="loci"):
-    """FASTA, loci, signals and controls of a stage, as rule inputs."""
-    step = _stage(wildcards, stage)
-    inputs = {**_fasta(wildcards, stage), "loci": as_list(getattr(step, loci))}
+def _data(wildcards, stage, loci="loci", step=None):
+    """FASTA, loci, signals and controls of a stage (or of `step`, a fold's stage), as rule inputs."""
+    step = step or _stage(wildcards, stage)
+    inputs = {"sequences": step.sequences, "fai": f"{step.sequences}.fai", "loci": as_list(getattr(step, loci))}
     for key in ("signals", "controls"):
         if getattr(step, key, None):
             inputs[key] = as_list(getattr(step, key))
@@ -298,9 +308,61 @@ def variant_merge_inputs(wildcards):
 
 
 def all_stage_params(wildcards):
-    """Every stage's effective parameters, for the dataset report."""
-    stages = DATASETS[wildcards.name].stages
+    """Every stage's effective parameters (each fold's too, as `<fold>/<stage>`), for the dataset report."""
+    stages = DATASETS[wildcards.name].all_stages()
     return {stage: StageParams(step.to_params()) for stage, step in stages.items()}
+
+
+# Fold ensembles: each fold's stages (`Dataset.folds`) and the per-fold files the averages read.
+
+
+def _fold_stage(wildcards, stage):
+    return DATASETS[wildcards.name].folds[wildcards.fold][stage]
+
+
+@functools.cache
+def _fold_stage_params(name, fold, stage):
+    return StageParams(DATASETS[name].folds[fold][stage].to_params())
+
+
+def fold_stage_params(stage):
+    """Params function: one fold's effective parameters of `stage` (the {fold} wildcard)."""
+    return lambda wildcards: _fold_stage_params(wildcards.name, wildcards.fold, stage)
+
+
+def fold_fit_inputs(wildcards):
+    inputs = _data(wildcards, "fit", step=_fold_stage(wildcards, "fit"))
+    dataset = DATASETS[wildcards.name]
+    if dataset.chrombpnet:  # the bias model is shared by the folds
+        inputs["negatives"] = as_list(_fold_stage(wildcards, "fit").negatives)
+        inputs["bias_model"] = dataset.models["bias_model"]
+        inputs["bias_qc"] = layout.path("bias_qc_json", wildcards.name)
+    return inputs
+
+
+def fold_model_inputs(stage):
+    """Input function: the data and model of one fold's `stage`."""
+
+    def inputs(wildcards):
+        step = _fold_stage(wildcards, stage)
+        return {**_data(wildcards, stage, step=step), "model": step.model}
+
+    return inputs
+
+
+def fold_files(key):
+    """Input function: every fold's file `key` (a key of `layout.FOLD_FILES`), in fold order."""
+    return lambda wildcards: [layout.fold_path(key, wildcards.name, fold) for fold in DATASETS[wildcards.name].folds]
+
+
+def fold_test_chroms(wildcards):
+    """Params function: fold -> its test chromosomes."""
+    dataset = DATASETS[wildcards.name]
+    return {fold: dataset.test_chroms(fold) for fold in dataset.folds}
+
+
+def fold_names(wildcards):
+    return list(DATASETS[wildcards.name].folds)
 
 
 def dataset_outputs(wildcards):
@@ -324,6 +386,11 @@ def dataset_outputs(wildcards):
     if "variants" in stages:
         outputs += [layout.path("variant_scores", name), layout.path("variant_html", name)]
     outputs += [path for key, path in dataset.models.items() if dataset.trains(key)]
+    if dataset.folds:
+        # Every fold's models: a fold whose job was lost is trained again.
+        keys = ("model", "accessibility_model") if dataset.chrombpnet else ("model",)
+        models = [layout.fold_path(key, name, fold) for fold in dataset.folds for key in keys]
+        outputs += [path for path in models if path not in outputs] + [layout.path("fold_table", name)]
     if dataset.chrombpnet:
         outputs.append(layout.path("bias_qc_html", name))
         if "bias_free_qc" in stages:

@@ -1,4 +1,6 @@
 rule evaluate_model:
+    wildcard_constraints:
+        name=SINGLE,
     input:
         unpack(evaluate_inputs),
     output:

@@ -20,7 +20,7 @@ rule import_model:
 
 rule fit_model:
     wildcard_constraints:
-        name=BPNET,
+        name=FITS_BPNET,
     input:
         unpack(fit_inputs),
     output:

@@ -1,4 +1,6 @@
 rule marginalize_motifs:
+    wildcard_constraints:
+        name=SINGLE,
     input:
         unpack(marginalize_inputs),
     output:

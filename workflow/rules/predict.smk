@@ -1,4 +1,6 @@
 rule predict_peaks:
+    wildcard_constraints:
+        name=SINGLE,
     input:
         unpack(predict_inputs),
     output:
