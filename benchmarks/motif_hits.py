@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("resources/demo"))
     parser.add_argument("--lambdas", type=float, nargs="+", default=[0.7, 0.8])
     parser.add_argument("--region-width", type=int, default=400)
+    parser.add_argument("--cwm-trim-threshold", type=float, default=0.3)
     args = parser.parse_args()
     name = args.results.name
     attributed = args.results / "attribute"
@@ -43,7 +44,7 @@ def main() -> None:
             outputs = {key: Path(folder) / key for key in ("hits", "bed", "counts", "cooccurrence", "positions",
                                                              "finemo")}
             call_motif_hits({"region_width": args.region_width, "global_lambda": global_lambda,
-                             "finemo_report": False}, *inputs, args.results / "modisco" / f"{name}.modisco.h5",
+                             "cwm_trim_threshold": args.cwm_trim_threshold, "finemo_report": False}, *inputs, args.results / "modisco" / f"{name}.modisco.h5",
                             outputs, report_table)
             hits = pd.read_csv(outputs["hits"], sep="\t")
         table = hit_recovery(hits, planted, regions)
