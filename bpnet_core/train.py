@@ -71,6 +71,43 @@ def _resumable(params: dict | None) -> dict | None:
     return params and {k: v for k, v in params.items() if k not in RUNTIME_KEYS}
 
 
+class WeightAverage:
+    """An exponential moving average of a model's weights, bias-corrected.
+
+    After step t the average is sum_i (1 - d) d^(t - i) w_i / (1 - d^t):
+    the weights of the last ~1 / (1 - d) steps, with no weight left on the
+    initialisation. Validating and keeping the average rather than the
+    last step's weights smooths the step-to-step oscillation of the count
+    level, which otherwise decides which checkpoint is kept.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay, self.steps = decay, 0
+        self.sums = {k: torch.zeros_like(v) for k, v in model.state_dict().items() if v.dtype.is_floating_point}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.steps += 1
+        state = model.state_dict()
+        for name, total in self.sums.items():
+            total.mul_(self.decay).add_(state[name].detach(), alpha=1 - self.decay)
+
+    def state(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """`model`'s state dict with the averaged weights (its own before any step)."""
+        state = dict(model.state_dict())
+        if self.steps:
+            correction = 1 - self.decay ** self.steps
+            state.update({name: total / correction for name, total in self.sums.items()})
+        return state
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "sums": self.sums}
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        self.steps = state["steps"]
+        self.sums = {name: tensor.to(device) for name, tensor in state["sums"].items()}
+
+
 class _TrainingRun:
     """The state of one training run, which is what a checkpoint holds."""
 
@@ -89,6 +126,8 @@ class _TrainingRun:
         self.running_n = 0
         self.elapsed_before = 0.0
         self.started = time.perf_counter()
+        self.average = (WeightAverage(model, 1 - 1 / config.validation_iter) if config.average_weights
+                        else None)
 
     def elapsed(self) -> float:
         """Seconds of training, over all the runs resumed from checkpoints."""
@@ -107,6 +146,8 @@ class _TrainingRun:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), _MAX_GRAD_NORM)
         self.optimizer.step()
+        if self.average is not None:
+            self.average.update(self.model)
         self.iteration += 1
         self.examples += len(X)
         for i, value in enumerate((loss, profile, count)):
@@ -117,6 +158,10 @@ class _TrainingRun:
         """Append a row to the history; True when early stopping says stop."""
         elapsed = self.elapsed()
         n = self.running_n
+        live = None
+        if self.average is not None:  # validate, and keep, the averaged weights
+            live = copy.deepcopy(self.model.state_dict())
+            self.model.load_state_dict(self.average.state(self.model))
         row = {"iteration": self.iteration, "epoch": self.sampler.epoch,
                "train_loss": self.running[0] / n if n else math.nan,
                "train_profile_loss": self.running[1] / n if n else math.nan,
@@ -137,6 +182,8 @@ class _TrainingRun:
             self.best_state = copy.deepcopy(self.model.state_dict())
         else:
             self.stale += 1
+        if live is not None:
+            self.model.load_state_dict(live)
         self.running, self.running_n = [0.0, 0.0, 0.0], 0
         log.info("iteration %d epoch %d: train %.2f | valid %.2f (profile %.2f, count %.3f), "
                  "count r %.3f, profile r %.3f, JSD %.3f%s", self.iteration, self.sampler.epoch,
@@ -153,6 +200,7 @@ class _TrainingRun:
             "iteration": self.iteration, "examples": self.examples, "history": self.history,
             "best": self.best, "stale": self.stale, "running": self.running,
             "running_n": self.running_n, "elapsed": self.elapsed(),
+            "average": None if self.average is None else self.average.state_dict(),
         }
         with atomic_output(path) as tmp:
             torch.save(state, tmp)
@@ -181,6 +229,8 @@ class _TrainingRun:
         best_state = state["best_state"]
         self.best_state = (None if best_state is None else
                            {name: tensor.to(self.device) for name, tensor in best_state.items()})
+        if self.average is not None:
+            self.average.load_state_dict(state["average"], self.device)
         self.elapsed_before = state["elapsed"]
         self.started = time.perf_counter()
         log.info("resuming from checkpoint %s at iteration %d (epoch %d)", path, self.iteration,
@@ -228,7 +278,9 @@ def train_model(model: torch.nn.Module, sampler: TrainingSampler, valid: Windows
 
     The loss is profile multinomial NLL + `alpha` x MSE of log(1 + total
     counts), optimised by AdamW with `lr` (on `lr_schedule`, see
-    `learning_rate`) and gradients clipped at norm 1.
+    `learning_rate`) and gradients clipped at norm 1. With
+    `average_weights`, validation and the kept state use the weights
+    averaged over about the last `validation_iter` steps (`WeightAverage`).
     With `mask_background_profiles`, the profile loss is over the rows the
     sampler draws every epoch (the peaks) only, as bpnet-lite's BPNet does.
     Validation is every `validation_iter` batches and once at the end; the

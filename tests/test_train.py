@@ -173,3 +173,33 @@ def test_training_follows_the_schedule(tiny_data, tmp_path):
     assert steps["lr"].tolist() == pytest.approx(expected, rel=1e-5)  # the TSV keeps 6 digits
     assert steps["lr"].is_monotonic_decreasing
     assert config.lr * COSINE_FLOOR < steps["lr"].iloc[-1] < 2 * config.lr * COSINE_FLOOR < steps["lr"].iloc[0]
+
+
+def test_weight_average_is_the_bias_corrected_exponential_average():
+    from bpnet_core.train import WeightAverage
+
+    model = torch.nn.Linear(2, 1)
+    average = WeightAverage(model, decay=0.5)
+    assert torch.equal(average.state(model)["weight"], model.weight)  # no step yet: the model's own
+    weights = []
+    for value in (1.0, 2.0, 4.0):
+        with torch.no_grad():
+            model.weight.fill_(value)
+        average.update(model)
+        weights.append(value)
+    # sum_i (1 - d) d^(t - i) w_i / (1 - d^t) with d = 0.5, t = 3: (0.125 + 0.5 + 2) / 0.875
+    expected = (0.5 * 0.25 * 1 + 0.5 * 0.5 * 2 + 0.5 * 4) / (1 - 0.5 ** 3)
+    assert average.state(model)["weight"] == pytest.approx(torch.full((1, 2), expected))
+    assert torch.equal(model.weight, torch.full((1, 2), 4.0))  # the model keeps its own weights
+
+
+def test_averaged_weights_are_the_kept_state(tiny_data, tmp_path):
+    """The kept model is not the last step's weights, and switching averaging off changes it."""
+    config = FitConfig(**tiny_fit_config(tiny_data, max_epochs=2, validation_iter=5, early_stopping=None,
+                                         precision="fp32", refit_count_head=False))
+    fit_model(config, tmp_path / "a.torch", tmp_path / "a.tsv")
+    fit_model(config.model_copy(update={"average_weights": False}), tmp_path / "b.torch", tmp_path / "b.tsv")
+    a, b = load_model(tmp_path / "a.torch").state_dict(), load_model(tmp_path / "b.torch").state_dict()
+    assert not torch.equal(a["iconv.weight"], b["iconv.weight"])
+    first = pd.read_csv(tmp_path / "a.tsv", sep="\t")
+    assert first["valid_loss"].iloc[-1] < first["valid_loss"].iloc[0]

@@ -145,6 +145,10 @@ class FitConfig(WindowedConfig):
     # Extension: the learning rate over training: `constant` (`lr`), or
     # `cosine` (from `lr` to lr / 10 over `max_epochs`); see bpnet_core.train.learning_rate.
     lr_schedule: Literal["constant", "cosine"] = "constant"
+    # Extension: validate and keep the exponential moving average of the
+    # weights over about the last `validation_iter` steps (decay
+    # 1 - 1 / validation_iter), not the last step's; see bpnet_core.train.WeightAverage.
+    average_weights: bool = True
 
     @model_validator(mode="after")
     def _check_fit(self):
