@@ -107,21 +107,24 @@ def test_motif_hits_fall_on_planted_instances(demo_results):
     recovery_used = hit_recovery(hits, used, regions).set_index("motif")
     assert (recovery_used.loc[list(PLANTED_MOTIFS), "recall"] > 0.85).all(), recovery_used
 
-    # Coordinates round-trip to the genome: the bases under a hit spell its motif.
+    # Coordinates round-trip to the genome: the bases under a hit hold its motif,
+    # up to a quarter of its bases mismatched (anywhere in the span, +-1 bp: a
+    # pattern trimmed wide holds it off-centre).
     genome = pyfaidx.Fasta(str(resources / "genome.fa"))
 
-    def best(chrom: str, centre: int, consensus: str) -> int:
-        """Fewest mismatches of the consensus-wide bases centred within 1 bp of `centre`."""
-        first = centre - len(consensus) // 2
-        return min(_mismatches(genome[chrom][s:s + len(consensus)].seq.upper(), consensus)
-                   for s in (first - 1, first, first + 1))
+    def holds(chrom: str, start: int, end: int, consensus: str) -> bool:
+        bases = genome[chrom][max(start - 1, 0):end + 1].seq.upper()
+        return min(_mismatches(bases[i:i + len(consensus)], consensus)
+                   for i in range(max(len(bases) - len(consensus) + 1, 1))) <= len(consensus) // 4
 
     rng = np.random.default_rng(0)
     for motif, (consensus, _) in PLANTED_MOTIFS.items():
         own = hits[hits["motif"] == motif]
-        spelt = np.mean([best(h.chrom, (h.start + h.end) // 2, consensus) <= 1 for h in own.itertuples()])
-        chance = np.mean([best("chr2", int(c), consensus) <= 1 for c in rng.integers(100, 500_000, 1000)])
-        assert spelt > 0.8 > 10 * chance, (motif, spelt, chance)
+        held = np.mean([holds(h.chrom, h.start, h.end, consensus) for h in own.itertuples()])
+        widths = rng.choice((own["end"] - own["start"]).to_numpy(), 1000)
+        chance = np.mean([holds("chr2", int(s), int(s + w), consensus)
+                          for s, w in zip(rng.integers(100, 500_000, 1000), widths)])
+        assert held > 0.9 > 5 * chance, (motif, held, chance)  # measured: 0.98-1.0 against 0.006-0.07
 
 
 def test_motif_hits_in_the_report_and_finemo_report(demo_results):
