@@ -38,14 +38,14 @@ def main() -> None:
     sequences, contributions, regions = load_regions(*inputs, args.region_width)
     planted = pd.read_csv(args.data / "planted_motifs.tsv", sep="\t")
     used = planted[instance_contributions(planted, sequences, contributions, regions) > ATTRIBUTED]
-    report_table = args.results / "modisco" / "report" / "motifs.tsv"
+    database = args.data / "motifs.meme"
     for global_lambda in args.lambdas:
         with tempfile.TemporaryDirectory() as folder:
             outputs = {key: Path(folder) / key for key in ("hits", "bed", "counts", "cooccurrence", "positions",
                                                              "finemo")}
-            call_motif_hits({"region_width": args.region_width, "global_lambda": global_lambda,
-                             "cwm_trim_threshold": args.cwm_trim_threshold, "finemo_report": False}, *inputs, args.results / "modisco" / f"{name}.modisco.h5",
-                            outputs, report_table)
+            config = {"region_width": args.region_width, "global_lambda": global_lambda,
+                      "cwm_trim_threshold": args.cwm_trim_threshold, "finemo_report": False}
+            call_motif_hits(config, *inputs, args.results / "modisco" / f"{name}.modisco.h5", outputs, database)
             hits = pd.read_csv(outputs["hits"], sep="\t")
         table = hit_recovery(hits, planted, regions)
         table["recall_attributed"] = hit_recovery(hits, used, regions)["recall"]

@@ -12,14 +12,15 @@ own hit calling and report, then writes the pipeline's tables:
 
 - ``hits.tsv``: one row per hit (both strands of a palindrome are one
   hit): chrom, start, end (0-based, the trimmed motif), pattern, motif
-  (the best database match when the TF-MoDISco report found one at
-  q < `MAX_MATCH_QVALUE`, else the pattern), motif_name (the match's name
-  in the motif database, e.g. RSC3 for MA0374.2; empty without one), strand, coefficient,
+  (the database match that classifies the pattern as a TF's or the
+  enzyme's, `pattern_labels`, else the pattern), motif_name (the match's name
+  in the motif database, e.g. RSC3 for MA0374.2; empty without one), kind
+  (TF, bias, ambiguous, composition, low-complexity, unmatched), strand, coefficient,
   similarity, importance, region (chrom:start-end of the window) and
   summit_offset (hit centre minus the window's centre, bp);
 - ``hits.bed``: BED6+1 of the same (name: motif_name, else motif; score:
   1000 x similarity), the region last;
-- ``hit_counts.tsv``: per pattern, hits and regions with a hit;
+- ``hit_counts.tsv``: per pattern, its motif and kind, hits and regions with a hit;
 - ``cooccurrence.tsv``: regions holding both of two patterns;
 - ``hit_positions.png``: where hits fall around the summits.
 
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 #: A pattern is named after its best database match when the match has q below this.
 MAX_MATCH_QVALUE = 0.05
 #: Columns of ``hits.tsv``.
-HIT_COLUMNS = ["chrom", "start", "end", "pattern", "motif", "motif_name", "strand", "coefficient", "similarity",
+HIT_COLUMNS = ["chrom", "start", "end", "pattern", "motif", "motif_name", "kind", "strand", "coefficient", "similarity",
                "importance", "region", "summit_offset"]
 
 
@@ -98,15 +99,32 @@ def load_regions(ohe_path: str | os.PathLike, attr_path: str | os.PathLike,
     return ohe[:, :, window].astype(np.int8), attr[:, :, window].astype(np.float32), regions
 
 
-def pattern_names(report_table: str | os.PathLike | None) -> dict[str, str]:
-    """Pattern -> its best database match (q < `MAX_MATCH_QVALUE`) in the TF-MoDISco report's table."""
-    if report_table is None or not Path(report_table).is_file():
+#: Pattern kinds (`bpnet_core.bias_qc.classify_patterns`) named after their deciding database match.
+NAMED_KINDS = ("TF", "bias", "ambiguous")
+
+
+def pattern_labels(modisco_h5: str | os.PathLike, motifs: str | os.PathLike | None
+                   ) -> dict[str, tuple[str, str]]:
+    """Pattern -> (motif, kind): each pattern classified as the QC pages do.
+
+    `bpnet_core.bias_qc.classify_patterns` weighs each pattern's best TF
+    match against its best enzyme-bias match (TN5_*, DNASE_*) and against
+    its own base composition: on real ATAC-seq TN5_1, 30 bp of nearly
+    uniform bases, is the top TOMTOM match of 13 of the yeast accessibility
+    model's 14 patterns, by composition alone. A pattern of kind TF, bias or
+    ambiguous is named after the match that decided it; others (composition,
+    low-complexity, unmatched) keep the pattern's name. Without a motif
+    database, every pattern keeps its name and its kind is empty.
+    """
+    if motifs is None:
         return {}
-    table = pd.read_csv(report_table, sep="\t")
-    if "match0" not in table:
-        return {}
-    named = table[table["match0"].notna() & (table["qvalue0"] < MAX_MATCH_QVALUE)]
-    return dict(zip(named["pattern"], named["match0"].astype(str)))
+    from .bias_qc import classify_patterns, pattern_matches
+
+    labels = {}
+    for row in classify_patterns(pattern_matches(modisco_h5, motifs), MAX_MATCH_QVALUE):
+        named = row["kind"] in NAMED_KINDS and row["best_match"]
+        labels[row["pattern"]] = (row["best_match"] if named else row["pattern"], row["kind"])
+    return labels
 
 
 def _finemo_regions(regions: pd.DataFrame):
@@ -187,12 +205,12 @@ def run_finemo(sequences: np.ndarray, contributions: np.ndarray, regions: pd.Dat
     return folder / "hits.tsv"
 
 
-def hits_table(finemo_hits: str | os.PathLike, regions: pd.DataFrame, names: Mapping[str, str],
+def hits_table(finemo_hits: str | os.PathLike, regions: pd.DataFrame, labels: Mapping[str, tuple[str, str]],
                motif_names: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The pipeline's hit table from Fi-NeMo's ``hits.tsv``: one row per hit.
 
-    `names` maps patterns to their database match, `motif_names` database
-    IDs to TF names (`bpnet_core.io.meme_names`).
+    `labels` maps patterns to (motif, kind) (`pattern_labels`),
+    `motif_names` database IDs to TF names (`bpnet_core.io.meme_names`).
 
     A palindromic pattern fits both strands at one place: those are one hit
     (the strand of the larger coefficient). Columns: `HIT_COLUMNS`, rows
@@ -208,8 +226,9 @@ def hits_table(finemo_hits: str | os.PathLike, regions: pd.DataFrame, names: Map
         "chrom": raw["chr"].astype(str).to_numpy(),
         "start": raw["start"].to_numpy(), "end": raw["end"].to_numpy(),
         "pattern": raw["motif_name"].to_numpy(),
-        "motif": [names.get(p, p) for p in raw["motif_name"]],
-        "motif_name": [(motif_names or {}).get(names.get(p, ""), "") for p in raw["motif_name"]],
+        "motif": [labels.get(p, (p, ""))[0] for p in raw["motif_name"]],
+        "motif_name": [(motif_names or {}).get(labels.get(p, (p, ""))[0], "") for p in raw["motif_name"]],
+        "kind": [labels.get(p, (p, ""))[1] for p in raw["motif_name"]],
         "strand": raw["strand"].to_numpy(),
         "coefficient": raw["hit_coefficient_global"].to_numpy(),
         "similarity": raw["hit_similarity"].to_numpy(),
@@ -222,8 +241,8 @@ def hits_table(finemo_hits: str | os.PathLike, regions: pd.DataFrame, names: Map
 
 
 def hit_counts(hits: pd.DataFrame, n_regions: int) -> pd.DataFrame:
-    """Per pattern: motif, hits, regions with a hit and their fraction of the `n_regions`, most hits first."""
-    grouped = hits.groupby(["pattern", "motif"], sort=False)
+    """Per pattern: motif, kind, hits, regions with a hit and their fraction of the `n_regions`, most hits first."""
+    grouped = hits.groupby(["pattern", "motif", "kind"], sort=False, dropna=False)
     counts = pd.DataFrame({"hits": grouped.size(), "regions": grouped["region"].nunique()}).reset_index()
     counts["fraction_of_regions"] = counts["regions"] / max(n_regions, 1)
     return counts.sort_values(["hits", "pattern"], ascending=[False, True]).reset_index(drop=True)
@@ -278,7 +297,6 @@ def plot_positions(hits: pd.DataFrame, region_width: int, path: str | os.PathLik
 def call_motif_hits(config: MotifHitsConfig | Mapping[str, Any], ohe_path: str | os.PathLike,
                     attr_path: str | os.PathLike, loci_path: str | os.PathLike,
                     modisco_h5: str | os.PathLike, outputs: Mapping[str, str | os.PathLike],
-                    report_table: str | os.PathLike | None = None,
                     motifs_meme: str | os.PathLike | None = None) -> dict[str, int]:
     """Motif hits of the TF-MoDISco patterns in the attributed regions (see the module's docstring).
 
@@ -292,10 +310,9 @@ def call_motif_hits(config: MotifHitsConfig | Mapping[str, Any], ohe_path: str |
     outputs : mapping
         Paths of ``hits``, ``bed``, ``counts``, ``cooccurrence``,
         ``positions`` (PNG) and ``finemo`` (Fi-NeMo's folder).
-    report_table : path, optional
-        The TF-MoDISco report's ``motifs.tsv``, to name patterns by their match.
     motifs_meme : path, optional
-        The report's motif database, for the TF names of the matches.
+        A motif database (the TF-MoDISco report's), to name and classify
+        the patterns (`pattern_labels`) and give the TF names of the matches.
 
     Returns
     -------
@@ -312,7 +329,7 @@ def call_motif_hits(config: MotifHitsConfig | Mapping[str, Any], ohe_path: str |
     try:
         if n_patterns(modisco_h5):
             finemo_hits = run_finemo(sequences, contributions, regions, modisco_h5, config, staging)
-            hits = hits_table(finemo_hits, regions, pattern_names(report_table),
+            hits = hits_table(finemo_hits, regions, pattern_labels(modisco_h5, motifs_meme),
                               meme_names(motifs_meme) if motifs_meme else None)
         else:
             log.warning("TF-MoDISco found no pattern in %s: no motif hits", modisco_h5)

@@ -362,7 +362,8 @@ def _motif_hits(results_dir: Path, name: str, names: dict[str, str]) -> str | No
              f"regions, {len(counts)} patterns. Every hit, in genome coordinates: {links}{finemo}.</p>")
     if counts.empty:
         return intro
-    rows = [{"pattern": c.pattern, "motif": motif_label(str(c.motif), names), "hits": int(c.hits),
+    rows = [{"pattern": c.pattern, "motif": motif_label(str(c.motif), names),
+             "kind": "" if pd.isna(getattr(c, "kind", None)) else c.kind, "hits": int(c.hits),
              "regions with a hit": f"{int(c.regions):,} ({c.fraction_of_regions:.0%})"}
             for c in counts.head(N_HIT_PATTERNS).itertuples(index=False)]
     positions = layout.under(results_dir, "hit_positions", name)

@@ -33,16 +33,31 @@ def reverse_complement(sequence: str) -> str:
     return sequence[::-1].translate(str.maketrans("ACGT", "TGCA"))
 
 
+def write_database(path, motifs: dict[str, str]) -> None:
+    """A MEME file of `motifs` (name line -> IUPAC consensus), as the simulator writes its motifs."""
+    from bpnet_core.simulate.chip import iupac_to_ppm
+
+    text = "MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\n"
+    for name, consensus in motifs.items():
+        ppm = iupac_to_ppm(consensus)
+        text += (f"MOTIF {name}\nletter-probability matrix: alength= 4 w= {len(ppm)}\n"
+                 + "".join(" ".join(f"{v:.4f}" for v in row) + "\n" for row in ppm) + "\n")
+    path.write_text(text)
+
+
 def write_modisco(path, patterns: dict[str, str]) -> None:
-    """A modisco-lite h5 of `patterns`: CWMs of their consensus with weak flanks."""
+    """A modisco-lite h5 of `patterns`: CWMs of their consensus with weak flanks, and their sequences."""
     with h5py.File(path, "w") as f:
         for name, consensus in patterns.items():
             core = one_hot(consensus).T  # (W, 4)
             flank = np.full((FLANK, 4), 0.01, dtype=np.float32)
             cwm = np.concatenate([flank, core, flank])
             group = f.create_group(f"pos_patterns/{name}")
-            for key in ("contrib_scores", "hypothetical_contribs", "sequence"):
+            for key in ("contrib_scores", "hypothetical_contribs"):
                 group.create_dataset(key, data=cwm)
+            uniform = np.full((FLANK, 4), 0.25, dtype=np.float32)
+            group.create_dataset("sequence", data=np.concatenate([uniform, core, uniform]))
+            group.create_dataset("seqlets/n_seqlets", data=[10])
 
 
 @pytest.fixture(scope="module")
@@ -74,17 +89,14 @@ def attributed(tmp_path_factory):
     pd.DataFrame({"chrom": chroms, "start": starts, "end": starts + IN_WINDOW,
                   "center": starts + IN_WINDOW // 2}).to_csv(folder / "loci.tsv", sep="\t", index=False)
     write_modisco(folder / "modisco.h5", PATTERNS)
-    pd.DataFrame({"pattern": [f"pos_patterns.{p}" for p in PATTERNS], "n_seqlets": [10, 10],
-                  "match0": ["AP1_like", "GATA_like"], "qvalue0": [0.001, 0.2]}).to_csv(
-        folder / "motifs.tsv", sep="\t", index=False)
+    write_database(folder / "db.meme", {"AP1_like AP-1 family": "TGACTCA", "ETS_like": "ACCGGAAGT",
+                                        "NRF1_like": "GCGCATGCGC", "TEAD_like": "ACATTCCA"})
     outputs = {key: folder / "out" / name for key, name in [
         ("hits", "hits.tsv"), ("bed", "hits.bed"), ("counts", "counts.tsv"),
         ("cooccurrence", "cooc.tsv"), ("positions", "positions.png"), ("finemo", "finemo")]}
-    (folder / "db.meme").write_text("MEME version 4\n\nALPHABET= ACGT\n\nMOTIF AP1_like AP-1 family\n"
-                                    "letter-probability matrix: alength= 4 w= 1\n 1 0 0 0\n")
     summary = call_motif_hits({"region_width": REGION, "finemo_report": False}, folder / "ohe.npz",
                               folder / "attr.npz", folder / "loci.tsv", folder / "modisco.h5", outputs,
-                              folder / "motifs.tsv", folder / "db.meme")
+                              folder / "db.meme")
     return {"folder": folder, "outputs": outputs, "planted": pd.DataFrame(planted), "sequences": sequences,
             "starts": starts, "chroms": chroms, "summary": summary}
 
@@ -122,9 +134,9 @@ def test_hit_coordinates_read_the_motif_back(attributed):
 def test_names_tables_and_bed(attributed):
     out = attributed["outputs"]
     hits = pd.read_csv(out["hits"], sep="\t")
-    # Named by the report's match only where it is significant (q < 0.05).
-    assert set(zip(hits["pattern"], hits["motif"])) == {("pos_patterns.pattern_0", "AP1_like"),
-                                                       ("pos_patterns.pattern_1", "pos_patterns.pattern_1")}
+    # Named by the database motif that classifies it as a TF's (none for pattern_1's GATAAGC).
+    assert set(zip(hits["pattern"], hits["motif"], hits["kind"])) == {
+        ("pos_patterns.pattern_0", "AP1_like", "TF"), ("pos_patterns.pattern_1", "pos_patterns.pattern_1", "unmatched")}
     # ... and by the database's TF name where it has one; the BED shows that name.
     named = hits.set_index("pattern")["motif_name"].fillna("").groupby(level=0).first().to_dict()
     assert named == {"pos_patterns.pattern_0": "AP-1 family", "pos_patterns.pattern_1": ""}
@@ -142,7 +154,7 @@ def test_names_tables_and_bed(attributed):
 
 
 def test_count_tables_of_no_hits():
-    empty = pd.DataFrame(columns=["pattern", "motif", "region"])
+    empty = pd.DataFrame(columns=["pattern", "motif", "kind", "region"])
     assert hit_counts(empty, 5).empty
     assert list(cooccurrence(empty).columns) == ["pattern"]
 

@@ -254,14 +254,10 @@ def report_inputs(wildcards):
 
 
 def motif_hits_inputs(wildcards):
-    """The TF-MoDISco report's table and motif database, when there is one: hits are named by its matches."""
+    """The TF-MoDISco report's motif database, when there is one: it names and classifies the patterns."""
     stages = DATASETS[wildcards.name].stages
-    if "modisco_report" not in stages:
-        return {}
-    inputs = {"report_table": layout.path("modisco_report_table", wildcards.name)}
-    if stages["modisco_report"].motifs:
-        inputs["motifs"] = stages["modisco_report"].motifs
-    return inputs
+    motifs = stages["modisco_report"].motifs if "modisco_report" in stages else None
+    return {"motifs": motifs} if motifs else {}
 
 
 def marginalize_inputs(wildcards):

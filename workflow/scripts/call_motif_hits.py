@@ -9,7 +9,6 @@ run_logged(
     snakemake.input.loci,
     snakemake.input.modisco,
     dict(snakemake.output.items()),
-    snakemake.input.get("report_table"),
     snakemake.input.get("motifs"),
     log_path=snakemake.log[0],
     threads=snakemake.threads,
