@@ -168,8 +168,9 @@ def test_convergence_deltas_catch_an_operation_without_a_rule(tiny_model):
         output = head(X, X_ctl)[:, 0]
         baseline = head(references.reshape(-1, 4, 206).float(), X_ctl.repeat_interleave(4, 0))[:, 0]
     expected = (torch.from_numpy(attributions) * X).sum(dim=(1, 2)) - (output - baseline.reshape(3, 4).mean(1))
-    np.testing.assert_allclose(deltas, expected.abs().numpy(), rtol=1e-3, atol=1e-6)
-    assert deltas.max() > 1e-3, deltas
+    # sin(50 x) multiplies float32 rounding by 50: agreement to the 1e-3 the check flags at.
+    np.testing.assert_allclose(deltas, expected.abs().numpy(), rtol=1e-3, atol=1e-3)
+    assert deltas.max() > 1, deltas
 
 
 def test_bigwig_holds_projected_contributions(attributed):
