@@ -83,7 +83,8 @@ class WeightAverage:
 
     def __init__(self, model: torch.nn.Module, decay: float):
         self.decay, self.steps = decay, 0
-        self.sums = {k: torch.zeros_like(v) for k, v in model.state_dict().items() if v.dtype.is_floating_point}
+        # Trained parameters only: a frozen part (ChromBPNet's bias model) keeps its exact values.
+        self.sums = {name: torch.zeros_like(p) for name, p in model.named_parameters() if p.requires_grad}
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:

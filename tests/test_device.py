@@ -66,7 +66,7 @@ def test_bf16_on_the_device_is_within_bf16_rounding_of_fp32(fast_path):
 
 
 def test_a_fit_on_the_device_learns_records_its_precision_and_loads_on_the_cpu(tiny_data, tmp_path):
-    config = FitConfig.model_validate(tiny_fit_config(tiny_data, max_epochs=10, validation_iter=10, device=DEVICE))
+    config = FitConfig.model_validate(tiny_fit_config(tiny_data, max_epochs=20, validation_iter=10, device=DEVICE))
     assert config.precision == "auto"
     metadata = fit_model(config, tmp_path / "m.torch", tmp_path / "m.tsv")
     history = pd.read_csv(tmp_path / "m.tsv", sep="\t")
