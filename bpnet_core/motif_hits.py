@@ -44,6 +44,7 @@ import pandas as pd
 from .config import MotifHitsConfig, as_step_config
 from .errors import InputError
 from .io import atomic_output, meme_names, write_tsv
+from .modisco import _read_patterns
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,7 @@ def load_regions(ohe_path: str | os.PathLike, attr_path: str | os.PathLike,
         raise InputError(f"motif_hits_parameters.region_width: {region_width} bp is wider than the "
                          f"attributed windows ({in_window} bp)")
     first = in_window // 2 - region_width // 2
-    # The attributed window starts at center - in_window // 2 (attribute_model).
-    start = loci["center"].to_numpy() - in_window // 2 + first
+    start = loci["start"].to_numpy() + first
     regions = pd.DataFrame({"chrom": loci["chrom"].astype(str), "start": start,
                             "end": start + region_width, "center": loci["center"].to_numpy()})
     window = slice(first, first + region_width)
@@ -131,27 +131,18 @@ def _finemo_regions(regions: pd.DataFrame):
     """Fi-NeMo's peak table of the regions: its columns, our coordinates (no re-centring)."""
     import polars as pl
 
-    chroms = list(dict.fromkeys(regions["chrom"]))
     return pl.DataFrame({
         "chr": regions["chrom"].tolist(),
         "peak_region_start": regions["start"].astype(np.int64).tolist(),
         "peak_name": region_names(regions),
         "peak_id": np.arange(len(regions), dtype=np.uint32),
-        "chr_id": [chroms.index(c) for c in regions["chrom"]],
+        "chr_id": pd.factorize(regions["chrom"])[0],
     }).with_columns(pl.col("peak_id").cast(pl.UInt32), pl.col("chr_id").cast(pl.UInt32))
 
 
 def region_names(regions: pd.DataFrame) -> list[str]:
     """``chrom:start-end`` of each region."""
     return [f"{c}:{s}-{e}" for c, s, e in zip(regions["chrom"], regions["start"], regions["end"])]
-
-
-def n_patterns(modisco_h5: str | os.PathLike) -> int:
-    """Number of TF-MoDISco patterns (positive and negative) in `modisco_h5`."""
-    import h5py
-
-    with h5py.File(modisco_h5, "r") as f:
-        return sum(len(f[group]) for group in ("pos_patterns", "neg_patterns") if group in f)
 
 
 def run_finemo(sequences: np.ndarray, contributions: np.ndarray, regions: pd.DataFrame,
@@ -327,7 +318,7 @@ def call_motif_hits(config: MotifHitsConfig | Mapping[str, Any], ohe_path: str |
     finemo_folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".finemo.", dir=finemo_folder.parent))
     try:
-        if n_patterns(modisco_h5):
+        if _read_patterns(modisco_h5):
             finemo_hits = run_finemo(sequences, contributions, regions, modisco_h5, config, staging)
             hits = hits_table(finemo_hits, regions, pattern_labels(modisco_h5, motifs_meme),
                               meme_names(motifs_meme) if motifs_meme else None)

@@ -45,7 +45,6 @@ def learning_rate(config: FitConfig, iteration: int, iterations: int) -> float:
     return config.lr * (COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-
 def _validate(model, windows, config, device) -> dict[str, float]:
     logits, log_counts = predict_windows(model, windows, config.batch_size, device)
     observed = windows.y.numpy()
@@ -84,14 +83,15 @@ class WeightAverage:
     def __init__(self, model: torch.nn.Module, decay: float):
         self.decay, self.steps = decay, 0
         # Trained parameters only: a frozen part (ChromBPNet's bias model) keeps its exact values.
-        self.sums = {name: torch.zeros_like(p) for name, p in model.named_parameters() if p.requires_grad}
+        self.trained = {name: p for name, p in model.named_parameters() if p.requires_grad}
+        self.sums = {name: torch.zeros_like(p) for name, p in self.trained.items()}
 
     @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
+    def update(self) -> None:
+        """Add the trained parameters' current values (after an optimizer step)."""
         self.steps += 1
-        state = model.state_dict()
         for name, total in self.sums.items():
-            total.mul_(self.decay).add_(state[name].detach(), alpha=1 - self.decay)
+            total.mul_(self.decay).add_(self.trained[name], alpha=1 - self.decay)
 
     def state(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
         """`model`'s state dict with the averaged weights (its own before any step)."""
@@ -148,7 +148,7 @@ class _TrainingRun:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), _MAX_GRAD_NORM)
         self.optimizer.step()
         if self.average is not None:
-            self.average.update(self.model)
+            self.average.update()
         self.iteration += 1
         self.examples += len(X)
         for i, value in enumerate((loss, profile, count)):

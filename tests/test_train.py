@@ -185,7 +185,7 @@ def test_weight_average_is_the_bias_corrected_exponential_average():
     for value in (1.0, 2.0, 4.0):
         with torch.no_grad():
             model.weight.fill_(value)
-        average.update(model)
+        average.update()
         weights.append(value)
     # sum_i (1 - d) d^(t - i) w_i / (1 - d^t) with d = 0.5, t = 3: (0.125 + 0.5 + 2) / 0.875
     expected = (0.5 * 0.25 * 1 + 0.5 * 0.5 * 2 + 0.5 * 4) / (1 - 0.5 ** 3)
