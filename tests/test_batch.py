@@ -95,7 +95,10 @@ def test_concurrent_runs_then_a_failed_batch_summary(tiny_data, tmp_path):
         for name, config in zip("ab", configs)]
     for run in runs:
         output = run.communicate()[0]
-        assert run.returncode == 0, output
+        # Snakemake's own race: each run, finishing, removes .snakemake/locks; the later of
+        # two that finish together can fail there after all its jobs are done.
+        lock_race = "steps (100%) done" in output and ".snakemake/locks" in output
+        assert run.returncode == 0 or lock_race, output
     for name in ("a", "b"):
         assert (tmp_path / "results" / name / "evaluate" / f"{name}.performance.tsv").is_file()
 
